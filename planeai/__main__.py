@@ -1,0 +1,5 @@
+import sys
+
+from planeai.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,22 @@
+"""planeai events: the append-only event log."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from planeai.cli.common import print_json, store
+from planeai.core import validate
+
+
+def run(args: argparse.Namespace) -> int:
+    key = validate.normalize_key(args.task) if args.task else None
+    with store() as s:
+        events = s.events(after=args.after, task_key=key, limit=args.limit)
+    if args.json:
+        print_json([e.as_dict() for e in events])
+        return 0
+    for e in events:
+        who = " ".join(x for x in (e.task_key, e.session_id) if x)
+        print(f"{e.id:>6}  {e.ts}  {e.kind:<18} {who}  {json.dumps(e.data, ensure_ascii=False)}")
+    return 0

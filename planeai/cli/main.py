@@ -1,0 +1,178 @@
+"""The ``planeai`` command line.
+
+Only argparse is imported up front; each command imports what it needs when it runs, so the
+call agents make all day (``planeai task add``) stays fast and never loads Textual, GitPython
+or keyring.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Callable, Sequence
+
+# command path -> "module:function" in planeai.cli
+Handler = str
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # usage errors: one line, exit 2 (argparse's convention)
+        self.exit(2, f"planeai: usage error: {message} (see `{self.prog} --help`)\n")
+
+
+def _cmd(sub, name: str, handler: Handler, help: str, **kw) -> argparse.ArgumentParser:
+    p = sub.add_parser(name, help=help, description=help, **kw)
+    p.set_defaults(handler=handler)
+    return p
+
+
+def _description_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("-d", "--description", metavar="TEXT", help="task description")
+    g.add_argument("--description-file", metavar="FILE",
+                   help="read the description from FILE (- for stdin)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from planeai import __version__
+
+    parser = _Parser(prog="planeai",
+                     description="Mission control for parallel AI coding agents. "
+                                 "Run without arguments to open the app.")
+    parser.add_argument("--version", action="version", version=f"planeai {__version__}")
+    parser.add_argument("--config", metavar="FILE",
+                        help="extra config file, applied last (also PLANEAI_CONFIG)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    # ---- project
+    proj = sub.add_parser("project", help="register and manage git repos")
+    psub = proj.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True,
+                               parser_class=_Parser)
+    p = _cmd(psub, "add", "project:add", "register a git repo as a project")
+    p.add_argument("path", nargs="?", default=".", help="repo path (default: current dir)")
+    p.add_argument("--name", help="project name (default: the folder name)")
+    p.add_argument("--key", help="task key prefix, e.g. PLA (default: from the name)")
+    p.add_argument("--json", action="store_true")
+    p = _cmd(psub, "list", "project:list", "list projects")
+    p.add_argument("--all", action="store_true", help="include removed projects")
+    p.add_argument("--json", action="store_true")
+    p = _cmd(psub, "show", "project:show", "show one project")
+    p.add_argument("project", nargs="?", help="name, key or path (default: current repo)")
+    p.add_argument("--json", action="store_true")
+    p = _cmd(psub, "remove", "project:remove",
+             "unregister a project (its tasks are kept unless --purge)")
+    p.add_argument("project", help="name, key or path")
+    p.add_argument("--purge", action="store_true", help="also delete its tasks")
+
+    # ---- task
+    task = sub.add_parser("task", help="create and manage tasks")
+    tsub = task.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True,
+                               parser_class=_Parser)
+    p = _cmd(tsub, "add", "task:add", "create a task and print its key")
+    p.add_argument("title")
+    p.add_argument("stdin", nargs="?", choices=["-"], help="- reads the description from stdin")
+    _description_args(p)
+    p.add_argument("-p", "--priority", type=int, default=None, help="higher runs first")
+    p.add_argument("--blocked-by", nargs="+", action="extend", default=[], metavar="KEY")
+    pg = p.add_mutually_exclusive_group()
+    pg.add_argument("--parent", metavar="KEY")
+    pg.add_argument("--no-parent", action="store_true",
+                    help="inside a session, do not make it a subtask of the session's task")
+    p.add_argument("--base-branch", metavar="BRANCH")
+    p.add_argument("--provider", metavar="NAME", help="agent to run it, e.g. claude-opus")
+    p.add_argument("--project", metavar="P")
+    p.add_argument("--json", action="store_true")
+
+    p = _cmd(tsub, "list", "task:list", "list tasks")
+    p.add_argument("--status", action="append", metavar="S",
+                   help="todo, in_progress, in_review, done (repeatable)")
+    p.add_argument("--project", metavar="P")
+    p.add_argument("--all-projects", action="store_true")
+    p.add_argument("--ready", action="store_true", help="only tasks that can start now")
+    p.add_argument("--tree", action="store_true", help="nest subtasks under their parents")
+    p.add_argument("--json", action="store_true")
+
+    p = _cmd(tsub, "show", "task:show", "show a task")
+    p.add_argument("key")
+    p.add_argument("--json", action="store_true")
+
+    p = _cmd(tsub, "edit", "task:edit", "change a task's fields")
+    p.add_argument("key")
+    p.add_argument("--title")
+    _description_args(p)
+    p.add_argument("-p", "--priority", type=int)
+    pg = p.add_mutually_exclusive_group()
+    pg.add_argument("--parent", metavar="KEY")
+    pg.add_argument("--no-parent", action="store_true", help="make it a top-level task")
+    p.add_argument("--base-branch", metavar="BRANCH")
+    p.add_argument("--provider", metavar="NAME")
+    p.add_argument("--json", action="store_true")
+
+    p = _cmd(tsub, "move", "task:move", "set a task's status")
+    p.add_argument("key")
+    p.add_argument("status", help="todo, in_progress, in_review or done")
+    for name, help_ in (("done", "mark a task done"),
+                        ("review", "mark a task ready for human review (in_review)")):
+        p = _cmd(tsub, name, f"task:{name}", help_)
+        p.add_argument("key", nargs="?", help="default: the session's task (PLANEAI_TASK_KEY)")
+    p = _cmd(tsub, "block", "task:block", "make a task wait for others")
+    p.add_argument("key")
+    p.add_argument("--by", nargs="+", action="extend", required=True, metavar="KEY")
+    p = _cmd(tsub, "unblock", "task:unblock", "remove blockers (all unless --by)")
+    p.add_argument("key")
+    p.add_argument("--by", nargs="+", action="extend", metavar="KEY")
+    p = _cmd(tsub, "delete", "task:delete", "delete a task")
+    p.add_argument("key")
+    p.add_argument("--recursive", action="store_true", help="also delete its subtasks")
+
+    # ---- misc
+    p = _cmd(sub, "doctor", "doctor:run",
+             "show where planeai keeps things and which tools it finds")
+    p.add_argument("--json", action="store_true")
+    p = _cmd(sub, "events", "events:run", "print the event log")
+    p.add_argument("--task", metavar="KEY")
+    p.add_argument("--after", type=int, default=0, metavar="ID")
+    p.add_argument("--limit", type=int, default=100)
+    p.add_argument("--json", action="store_true")
+    return parser
+
+
+def _resolve(handler: Handler) -> Callable[[argparse.Namespace], int]:
+    import importlib
+
+    module, func = handler.split(":")
+    return getattr(importlib.import_module(f"planeai.cli.cmd_{module}"), func)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        if args.command is None:
+            parser.print_help()
+            return 0
+        else:
+            parser.parse_args([args.command, "--help"])
+            return 2
+    from planeai.errors import PlaneaiError
+
+    try:
+        return _resolve(handler)(args) or 0
+    except PlaneaiError as e:
+        msg = str(e).replace("\n", " ")
+        print(f"planeai: error: {msg}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # stdout closed early (`planeai task list | head`): not an error worth a traceback
+        try:
+            sys.stdout = None  # type: ignore[assignment]
+        finally:
+            return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

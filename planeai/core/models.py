@@ -1,0 +1,113 @@
+"""Plain data: projects, tasks, sessions, events. No I/O here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+
+class Status(str, Enum):
+    TODO = "todo"
+    IN_PROGRESS = "in_progress"
+    IN_REVIEW = "in_review"
+    DONE = "done"
+
+    @classmethod
+    def parse(cls, text: str) -> "Status":
+        from planeai.errors import ValidationError
+
+        norm = text.strip().lower().replace("-", "_").replace(" ", "_")
+        aliases = {"inprogress": "in_progress", "review": "in_review", "doing": "in_progress"}
+        norm = aliases.get(norm, norm)
+        try:
+            return cls(norm)
+        except ValueError:
+            accepted = ", ".join(s.value for s in cls)
+            raise ValidationError(f"unknown status {text!r}; accepted: {accepted}") from None
+
+
+STATUS_ORDER = [Status.TODO, Status.IN_PROGRESS, Status.IN_REVIEW, Status.DONE]
+
+
+@dataclass
+class Project:
+    id: int
+    name: str
+    key_prefix: str
+    path: str
+    default_branch: str | None
+    archived: bool
+    created_at: str
+
+    def as_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "key": self.key_prefix,
+            "path": self.path,
+            "default_branch": self.default_branch,
+            "archived": self.archived,
+            "created_at": self.created_at,
+        }
+
+
+@dataclass
+class Task:
+    id: int
+    project_id: int
+    project_name: str
+    key: str
+    title: str
+    description: str
+    status: Status
+    priority: int
+    parent_key: str | None
+    base_branch: str | None
+    provider: str | None
+    created_at: str
+    updated_at: str
+    blocked_by: list[str] = field(default_factory=list)
+    # keys of blockers that are not done yet; empty means not blocked
+    open_blockers: list[str] = field(default_factory=list)
+
+    @property
+    def ready(self) -> bool:
+        return self.status is Status.TODO and not self.open_blockers
+
+    def as_dict(self) -> dict:
+        return {
+            "key": self.key,
+            "project": self.project_name,
+            "title": self.title,
+            "description": self.description,
+            "status": self.status.value,
+            "priority": self.priority,
+            "blocked_by": list(self.blocked_by),
+            "open_blockers": list(self.open_blockers),
+            "ready": self.ready,
+            "parent": self.parent_key,
+            "base_branch": self.base_branch,
+            "provider": self.provider,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }
+
+
+@dataclass
+class Event:
+    id: int
+    ts: str
+    kind: str
+    project_id: int | None
+    task_key: str | None
+    session_id: str | None
+    data: dict
+
+    def as_dict(self) -> dict:
+        return {
+            "id": self.id,
+            "ts": self.ts,
+            "kind": self.kind,
+            "task": self.task_key,
+            "session": self.session_id,
+            "data": self.data,
+        }

@@ -1,0 +1,91 @@
+"""Schema versions. Each migration moves the database from version N-1 to N.
+
+Migrations run on open inside one ``BEGIN IMMEDIATE`` transaction, so concurrent first opens
+cannot apply one twice. Never edit a migration that has shipped; add a new one.
+"""
+
+from __future__ import annotations
+
+STATUSES = "('todo','in_progress','in_review','done')"
+
+MIGRATIONS: list[str] = [
+    # 1: projects, tasks, blockers, the event log
+    f"""
+    CREATE TABLE projects (
+        id             INTEGER PRIMARY KEY,
+        name           TEXT NOT NULL UNIQUE,
+        key_prefix     TEXT NOT NULL UNIQUE,
+        path           TEXT NOT NULL UNIQUE,
+        default_branch TEXT,
+        archived       INTEGER NOT NULL DEFAULT 0,
+        created_at     TEXT NOT NULL
+    );
+    -- Task numbers per key prefix; kept even when a project is purged so keys are never reused.
+    CREATE TABLE key_counters (
+        prefix      TEXT PRIMARY KEY,
+        last_number INTEGER NOT NULL
+    );
+    CREATE TABLE tasks (
+        id          INTEGER PRIMARY KEY,
+        project_id  INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+        key         TEXT NOT NULL UNIQUE,
+        number      INTEGER NOT NULL,
+        title       TEXT NOT NULL,
+        description TEXT NOT NULL DEFAULT '',
+        status      TEXT NOT NULL DEFAULT 'todo' CHECK (status IN {STATUSES}),
+        priority    INTEGER NOT NULL DEFAULT 0,
+        parent_id   INTEGER REFERENCES tasks(id) ON DELETE SET NULL,
+        base_branch TEXT,
+        provider    TEXT,
+        created_at  TEXT NOT NULL,
+        updated_at  TEXT NOT NULL
+    );
+    CREATE INDEX tasks_project_status ON tasks(project_id, status);
+    CREATE INDEX tasks_parent ON tasks(parent_id);
+    CREATE TABLE task_blockers (
+        task_id    INTEGER NOT NULL REFERENCES tasks(id) ON DELETE CASCADE,
+        blocker_id INTEGER NOT NULL REFERENCES tasks(id) ON DELETE CASCADE,
+        PRIMARY KEY (task_id, blocker_id),
+        CHECK (task_id <> blocker_id)
+    );
+    CREATE INDEX task_blockers_blocker ON task_blockers(blocker_id);
+    CREATE TABLE events (
+        id         INTEGER PRIMARY KEY AUTOINCREMENT,
+        ts         TEXT NOT NULL,
+        kind       TEXT NOT NULL,
+        project_id INTEGER,
+        task_key   TEXT,
+        session_id TEXT,
+        data       TEXT NOT NULL DEFAULT '{{}}'
+    );
+    CREATE INDEX events_task ON events(task_key);
+    """,
+    # 2: sessions (one terminal running an agent, usually for one task)
+    """
+    CREATE TABLE sessions (
+        id           TEXT PRIMARY KEY,
+        name         TEXT NOT NULL UNIQUE,
+        project_id   INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+        task_id      INTEGER REFERENCES tasks(id) ON DELETE SET NULL,
+        provider     TEXT NOT NULL,
+        variant      TEXT,
+        backend      TEXT NOT NULL,
+        worktree     TEXT,
+        branch       TEXT,
+        state        TEXT NOT NULL DEFAULT 'created'
+                     CHECK (state IN ('created','running','exited','archived')),
+        agent_status TEXT,
+        exit_code    INTEGER,
+        pid          INTEGER,
+        autonomous   INTEGER NOT NULL DEFAULT 0,
+        argv         TEXT NOT NULL DEFAULT '[]',
+        created_at   TEXT NOT NULL,
+        updated_at   TEXT NOT NULL,
+        exited_at    TEXT
+    );
+    CREATE INDEX sessions_task ON sessions(task_id);
+    CREATE INDEX sessions_state ON sessions(state);
+    """,
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
