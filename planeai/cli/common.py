@@ -54,3 +54,16 @@ def table(rows: list[list[str]]) -> str:
         cells = [c.ljust(w) for c, w in zip(r, widths)] + [r[-1]]
         out.append("  ".join(cells).rstrip())
     return "\n".join(out)
+
+
+def manager(args: argparse.Namespace):
+    """A SessionManager on the store, with config layers for the current repo."""
+    from planeai import config
+    from planeai.paths import locations
+    from planeai.services.context import open_store, repo_root_of
+    from planeai.services.sessions import SessionManager
+
+    locs = locations()
+    cfg = config.load(user_file=locs.config_file, project_dir=repo_root_of("."),
+                      explicit=getattr(args, "config", None))
+    return SessionManager(open_store(locs), cfg, locs)

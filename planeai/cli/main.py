@@ -125,6 +125,58 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("key")
     p.add_argument("--recursive", action="store_true", help="also delete its subtasks")
 
+    # ---- session
+    sess = sub.add_parser("session", help="run agents: one terminal per task")
+    ssub = sess.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True,
+                               parser_class=_Parser)
+    p = _cmd(ssub, "start", "session:start",
+             "start an agent for a task in its own worktree and branch")
+    p.add_argument("key", nargs="?", help="task key (omit for a scratch session in the repo)")
+    p.add_argument("--provider", metavar="AGENT", help="claude, claude-opus, codex, shell, ...")
+    p.add_argument("--backend", choices=["local", "tmux", "daemon"])
+    p.add_argument("--no-worktree", action="store_true", help="run in the repo itself")
+    p.add_argument("--yolo", action="store_true", help="turn off the agent's permission prompts")
+    p.add_argument("--prompt", metavar="TEXT", help="initial prompt")
+    p.add_argument("--autonomous", action="store_true",
+                   help="start with the provider's autonomous prompt for the task")
+    p.add_argument("--project", metavar="P", help="for a scratch session")
+    p.add_argument("--json", action="store_true")
+    p = _cmd(ssub, "list", "session:list", "list sessions with their agent status")
+    p.add_argument("--all", action="store_true", help="include archived sessions")
+    p.add_argument("--json", action="store_true")
+    for name, help_ in (("attach", "open a session's terminal here (tmux and daemon)"),
+                        ("stop", "stop the agent (the session and worktree stay)"),
+                        ("archive", "stop and file away a session; the worktree is kept"),
+                        ("logs", "print a session's scrollback as text")):
+        p = _cmd(ssub, name, f"session:{name}", help_)
+        p.add_argument("ref", metavar="KEY", help="task key, session name or id")
+    p = _cmd(ssub, "restart", "session:restart", "start an exited session again, same worktree")
+    p.add_argument("ref", metavar="KEY")
+    p.add_argument("--yolo", action="store_true")
+    p = _cmd(ssub, "send", "session:send", "type a prompt into a running agent")
+    p.add_argument("ref", metavar="KEY")
+    p.add_argument("text", help="the prompt (- reads stdin)")
+    p = _cmd(ssub, "delete", "session:delete",
+             "stop and forget a session and remove its worktree (refuses unsaved work)")
+    p.add_argument("ref", metavar="KEY")
+    p.add_argument("--force", action="store_true",
+                   help="remove even with unsaved work (kept in a recovery ref)")
+    p = _cmd(sub, "attach", "session:attach", "open a session's terminal (tmux and daemon)")
+    p.add_argument("ref", metavar="KEY")
+
+    # ---- provider
+    prov = sub.add_parser("provider", help="agent CLIs planeai can run")
+    vsub = prov.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True,
+                               parser_class=_Parser)
+    p = _cmd(vsub, "list", "provider:list", "list providers and their variants")
+    p.add_argument("--json", action="store_true")
+    p = _cmd(vsub, "show", "provider:show", "show a provider's command and variants")
+    p.add_argument("name", help="claude or claude-opus")
+    p.add_argument("--json", action="store_true")
+    p = _cmd(vsub, "check", "provider:check", "is the CLI installed, which version, secrets set?")
+    p.add_argument("name", nargs="?")
+    p.add_argument("--json", action="store_true")
+
     # ---- misc
     p = _cmd(sub, "doctor", "doctor:run",
              "show where planeai keeps things and which tools it finds")

@@ -111,3 +111,49 @@ class Event:
             "session": self.session_id,
             "data": self.data,
         }
+
+
+class SessionState(str, Enum):
+    CREATED = "created"
+    RUNNING = "running"
+    EXITED = "exited"
+    ARCHIVED = "archived"
+
+
+@dataclass
+class Session:
+    id: str
+    name: str
+    project_id: int
+    project_name: str
+    task_key: str | None
+    provider: str
+    variant: str | None
+    backend: str
+    worktree: str | None
+    branch: str | None
+    state: SessionState
+    agent_status: str | None
+    exit_code: int | None
+    pid: int | None
+    autonomous: bool
+    argv: list[str]
+    created_at: str
+    updated_at: str
+    exited_at: str | None
+
+    @property
+    def agent(self) -> str:
+        """What users type: claude-opus."""
+        return f"{self.provider}-{self.variant}" if self.variant else self.provider
+
+    def as_dict(self) -> dict:
+        return {
+            "id": self.id, "name": self.name, "project": self.project_name,
+            "task": self.task_key, "provider": self.provider, "variant": self.variant,
+            "agent": self.agent, "backend": self.backend, "worktree": self.worktree,
+            "branch": self.branch, "state": self.state.value,
+            "agent_status": self.agent_status, "exit_code": self.exit_code, "pid": self.pid,
+            "autonomous": self.autonomous, "argv": self.argv, "created_at": self.created_at,
+            "updated_at": self.updated_at, "exited_at": self.exited_at,
+        }

@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from planeai.core.models import Event, Project, Status, Task
+from planeai.core.models import Event, Project, Session, SessionState, Status, Task
 from planeai.errors import ConflictError, NotFoundError, PlaneaiError, ValidationError
 from planeai.store.schema import MIGRATIONS, SCHEMA_VERSION
 
@@ -482,6 +482,100 @@ class Store:
             self.append_event("task.deleted", project_id=task.project_id, task_key=key,
                               data={"title": task.title})
             return deleted + [key]
+
+    # ------------------------------------------------------------------ sessions
+    _SESSION_SELECT = """
+        SELECT s.id, s.name, s.project_id, p.name, t.key, s.provider, s.variant, s.backend,
+               s.worktree, s.branch, s.state, s.agent_status, s.exit_code, s.pid, s.autonomous,
+               s.argv, s.created_at, s.updated_at, s.exited_at
+        FROM sessions s JOIN projects p ON p.id = s.project_id
+        LEFT JOIN tasks t ON t.id = s.task_id
+    """
+
+    @staticmethod
+    def _session(r) -> Session:
+        return Session(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9],
+                       SessionState(r[10]), r[11], r[12], r[13], bool(r[14]), json.loads(r[15]),
+                       r[16], r[17], r[18])
+
+    def add_session(self, *, id: str, name: str, project: Project, task_key: str | None,
+                    provider: str, variant: str | None, backend: str, worktree: str | None,
+                    branch: str | None, autonomous: bool, argv: list[str]) -> Session:
+        with self.write() as c:
+            task_id = self._task_id(task_key) if task_key else None
+            ts = now()
+            c.execute(
+                "INSERT INTO sessions (id, name, project_id, task_id, provider, variant, backend,"
+                " worktree, branch, autonomous, argv, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (id, name, project.id, task_id, provider, variant, backend, worktree, branch,
+                 int(autonomous), json.dumps(argv), ts, ts))
+            self.append_event("session.created", project_id=project.id, task_key=task_key,
+                              session_id=id, data={"name": name, "provider": provider,
+                                                   "variant": variant, "backend": backend,
+                                                   "worktree": worktree, "branch": branch})
+            return self.get_session(id)
+
+    def get_session(self, ref: str) -> Session:
+        """By id or name."""
+        row = self.conn.execute(self._SESSION_SELECT + " WHERE s.id = ? OR s.name = ?",
+                                (ref, ref)).fetchone()
+        if not row:
+            raise NotFoundError(f"no session {ref}")
+        return self._session(row)
+
+    def sessions_for_task(self, key: str) -> list[Session]:
+        return [self._session(r) for r in self.conn.execute(
+            self._SESSION_SELECT + " WHERE t.key = ? ORDER BY s.created_at", (key,))]
+
+    def list_sessions(self, *, states: Sequence[SessionState] | None = None,
+                      project_ids: Sequence[int] | None = None,
+                      backend: str | None = None) -> list[Session]:
+        where, args = [], []
+        if states:
+            where.append(f"s.state IN ({','.join('?' * len(states))})")
+            args += [st.value for st in states]
+        if project_ids is not None:
+            where.append(f"s.project_id IN ({','.join('?' * len(project_ids)) or 'NULL'})")
+            args += list(project_ids)
+        if backend:
+            where.append("s.backend = ?")
+            args.append(backend)
+        sql = self._SESSION_SELECT + (" WHERE " + " AND ".join(where) if where else "")
+        return [self._session(r) for r in self.conn.execute(sql + " ORDER BY s.created_at", args)]
+
+    _SESSION_FIELDS = {"state", "agent_status", "exit_code", "pid", "argv", "worktree", "branch",
+                       "exited_at"}
+
+    def update_session(self, id: str, *, event: str | None = None,
+                       event_data: dict | None = None, **fields) -> Session:
+        with self.write() as c:
+            before = self.get_session(id)
+            sets, args = [], []
+            for k, v in fields.items():
+                if k not in self._SESSION_FIELDS:
+                    raise ValueError(f"not a session field: {k}")
+                if k == "state":
+                    v = SessionState(v).value
+                if k == "argv":
+                    v = json.dumps(v)
+                sets.append(f"{k} = ?")
+                args.append(v)
+            if sets:
+                sets.append("updated_at = ?")
+                args += [now(), id]
+                c.execute(f"UPDATE sessions SET {', '.join(sets)} WHERE id = ?", args)
+            if event:
+                self.append_event(event, project_id=before.project_id, task_key=before.task_key,
+                                  session_id=id, data=event_data or {})
+            return self.get_session(id)
+
+    def delete_session(self, id: str) -> None:
+        with self.write() as c:
+            s = self.get_session(id)
+            c.execute("DELETE FROM sessions WHERE id = ?", (id,))
+            self.append_event("session.deleted", project_id=s.project_id, task_key=s.task_key,
+                              session_id=id, data={"name": s.name})
 
     def integrity_check(self) -> str:
         return self.conn.execute("PRAGMA integrity_check").fetchone()[0]

@@ -1,0 +1,162 @@
+"""planeai session ... and planeai attach."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from planeai.cli.common import manager, print_json, table
+from planeai.errors import BackendError, ValidationError
+
+
+def start(args: argparse.Namespace) -> int:
+    m = manager(args)
+    try:
+        kind = args.backend or m.config["defaults.backend"]
+        if kind == "local":
+            raise BackendError(
+                "the local backend keeps sessions inside the planeai app, so this command's "
+                "session would end with it; pass --backend tmux (or set defaults.backend = "
+                "\"tmux\"), or start it from the app")
+        project = None
+        if args.key is None:
+            from planeai.services.context import resolve_project
+
+            project = resolve_project(m.store, args.project)
+        s = m.start(task_key=_key(args.key), project=project, agent=args.provider,
+                    backend=kind, worktree=not args.no_worktree, yolo=args.yolo,
+                    prompt=args.prompt, autonomous=args.autonomous)
+        if args.json:
+            print_json(s.as_dict())
+        else:
+            where = f" in {s.worktree} ({s.branch})" if s.worktree else ""
+            print(f"started {s.name}: {s.agent} on {s.backend}{where}")
+            cmd = m.backend(s.backend).attach_command(s.name)
+            if cmd:
+                print(f"attach: planeai attach {s.name}")
+        return 0
+    finally:
+        m.close()
+
+
+def _key(key: str | None) -> str | None:
+    if key is None:
+        return None
+    from planeai.core import validate
+
+    return validate.normalize_key(key)
+
+
+def list(args: argparse.Namespace) -> int:  # noqa: A001
+    m = manager(args)
+    try:
+        m.reconcile()
+        from planeai.core.models import SessionState
+
+        states = None if args.all else [SessionState.CREATED, SessionState.RUNNING,
+                                        SessionState.EXITED]
+        rows_ = []
+        for s in m.store.list_sessions(states=states):
+            view = m.observe(s.id)
+            rows_.append(view)
+        if args.json:
+            print_json([v.session.as_dict() | {"agent_status": v.status.value} for v in rows_])
+            return 0
+        if not rows_:
+            print("no sessions")
+            return 0
+        rows = [["NAME", "TASK", "AGENT", "BACKEND", "STATE", "STATUS", "WORKTREE"]]
+        for v in rows_:
+            s = v.session
+            state = s.state.value + (f" ({s.exit_code})" if s.exit_code is not None else "")
+            rows.append([s.name, s.task_key or "-", s.agent, s.backend, state,
+                         v.status.value.replace("_", " "), s.worktree or "-"])
+        print(table(rows))
+        return 0
+    finally:
+        m.close()
+
+
+def _with(args: argparse.Namespace, fn) -> int:
+    m = manager(args)
+    try:
+        return fn(m)
+    finally:
+        m.close()
+
+
+def send(args: argparse.Namespace) -> int:
+    text = args.text
+    if text == "-":
+        text = sys.stdin.read()
+    if not text:
+        raise ValidationError("nothing to send: give TEXT or - for stdin")
+
+    def go(m) -> int:
+        m.send(args.ref, text)
+        print(f"sent {len(text)} characters to {m.get(args.ref).name}")
+        return 0
+
+    return _with(args, go)
+
+
+def stop(args: argparse.Namespace) -> int:
+    def go(m) -> int:
+        s = m.stop(args.ref)
+        code = "" if s.exit_code is None else f" (exit {s.exit_code})"
+        print(f"stopped {s.name}{code}")
+        return 0
+
+    return _with(args, go)
+
+
+def restart(args: argparse.Namespace) -> int:
+    def go(m) -> int:
+        s = m.restart(args.ref, yolo=args.yolo)
+        print(f"restarted {s.name} in {s.worktree or 'the repo'}")
+        return 0
+
+    return _with(args, go)
+
+
+def archive(args: argparse.Namespace) -> int:
+    def go(m) -> int:
+        s = m.archive(args.ref)
+        print(f"archived {s.name}; its worktree is kept" if s.worktree else f"archived {s.name}")
+        return 0
+
+    return _with(args, go)
+
+
+def delete(args: argparse.Namespace) -> int:
+    def go(m) -> int:
+        name = m.get(args.ref).name
+        ref = m.delete(args.ref, force=args.force)
+        print(f"deleted {name}" + (f"; unsaved work kept in {ref}" if ref else ""))
+        return 0
+
+    return _with(args, go)
+
+
+def logs(args: argparse.Namespace) -> int:
+    def go(m) -> int:
+        for line in m.logs(args.ref):
+            print(line)
+        return 0
+
+    return _with(args, go)
+
+
+def attach(args: argparse.Namespace) -> int:
+    m = manager(args)
+    try:
+        m.reconcile()
+        cmd = m.attach_command(args.ref)
+    finally:
+        m.close()
+    if not sys.stdin.isatty():
+        raise ValidationError("attach needs a terminal; run it in an interactive shell")
+    env = {k: v for k, v in os.environ.items() if k not in ("TMUX", "TMUX_PANE")}
+    os.execvpe(cmd[0], cmd, env)
+    return 0  # not reached

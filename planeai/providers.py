@@ -1,0 +1,315 @@
+"""Agent CLI definitions: providers/*.toml, overridable by the user and the project.
+
+Lookup order (later wins, whole file by name): bundled ``providers/``, the user's
+``<config dir>/providers/``, the project's ``.planeai/providers/``. Users name an agent as
+``claude`` (its default variant) or ``claude-opus`` (a variant); model version ids never
+appear on the command line.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import shutil
+import subprocess
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+from planeai.core.status import StatusPatterns
+from planeai.core.templates import (ARGV_PLACEHOLDERS, PROMPT_PLACEHOLDERS, check_template,
+                                    fill, render_argv)
+from planeai.errors import ProviderError
+
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_]*$")
+# Preference when no provider is configured: the first one installed wins; shell always works.
+PREFERENCE = ["claude", "codex", "gemini", "opencode", "copilot", "kiro", "aider"]
+
+_KEYS: dict[str, type | tuple[type, ...]] = {
+    "name": str, "display_name": str, "group": str, "binary": str, "install_hint": str,
+    "version_command": list, "command": list, "prompt_command": (str, list),
+    "submit_key": str, "yolo_flag": list, "env": dict, "secrets": list,
+    "default_variant": str, "autonomous_prompt_template": str, "variants": dict,
+    "skills": dict, "status": dict,
+}
+_REQUIRED = {"name", "binary", "command"}
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    args: tuple[str, ...] = ()
+    model: str = ""
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Provider:
+    name: str
+    display_name: str
+    group: str
+    binary: str
+    command: tuple[str, ...]
+    source: Path
+    install_hint: str = ""
+    version_command: tuple[str, ...] = ()
+    prompt_command: str | tuple[str, ...] = "paste"
+    submit_key: str = "Enter"
+    yolo_flag: tuple[str, ...] = ()
+    env: dict[str, str] = field(default_factory=dict)
+    secrets: tuple[str, ...] = ()
+    default_variant: str = ""
+    autonomous_prompt_template: str = ""
+    variants: dict[str, Variant] = field(default_factory=dict)
+    skills_dir: str = ""
+    instructions_file: str = ""
+    status: StatusPatterns = field(default_factory=StatusPatterns)
+
+    def variant(self, name: str | None) -> Variant | None:
+        name = name or self.default_variant
+        if not name:
+            return None
+        v = self.variants.get(name)
+        if v is None:
+            raise ProviderError(_unknown(f"variant {name!r} of {self.name}", name,
+                                         self.variants, f"{self.name}-"))
+        return v
+
+    def resolve_binary(self) -> str | None:
+        if self.name == "shell":
+            return default_shell()
+        return shutil.which(self.binary)
+
+    def argv(self, values: dict[str, str | None], *, variant: Variant | None,
+             yolo: bool) -> list[str]:
+        splice = list(variant.args if variant else ()) + (list(self.yolo_flag) if yolo else [])
+        vals = dict(values)
+        vals.setdefault("model", variant.model if variant else "")
+        vals.setdefault("shell", default_shell())
+        return render_argv(self.command, vals, splice)
+
+    def autonomous_prompt(self, values: dict[str, str | None]) -> str:
+        template = self.autonomous_prompt_template or DEFAULT_AUTONOMOUS_PROMPT
+        return fill(template, values)
+
+
+DEFAULT_AUTONOMOUS_PROMPT = """You are working on task {task.key}: {task.title}
+
+{task.description}
+
+Work only inside {worktree}, on its branch, and commit your changes there.
+{skills}
+When you have finished and committed, run `planeai task done {task.key}`.
+If you want a human to review first, run `planeai task review {task.key}` instead."""
+
+
+def default_shell() -> str:
+    sh = os.environ.get("SHELL")
+    if sh and os.path.isfile(sh) and os.access(sh, os.X_OK):
+        return sh
+    return shutil.which("bash") or "/bin/sh"
+
+
+def _unknown(what: str, name: str, known: Iterable[str], prefix: str = "") -> str:
+    known = sorted(known)
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
+    hint = f"; did you mean {prefix}{close[0]}?" if close else ""
+    listed = ", ".join(prefix + k for k in known) or "none"
+    return f"unknown {what}{hint} (known: {listed})"
+
+
+def _err(path: Path, msg: str) -> ProviderError:
+    return ProviderError(f"{path}: {msg}")
+
+
+def _strs(path: Path, key: str, value) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise _err(path, f"{key} must be a list of strings")
+    return tuple(value)
+
+
+def parse_provider(path: Path, data: dict) -> Provider:
+    for key, value in data.items():
+        if key not in _KEYS:
+            raise _err(path, f"unknown key {key!r}; known: {', '.join(sorted(_KEYS))}")
+        if not isinstance(value, _KEYS[key]):
+            raise _err(path, f"{key} has the wrong type ({type(value).__name__})")
+    missing = _REQUIRED - data.keys()
+    if missing:
+        raise _err(path, f"missing key {sorted(missing)[0]!r}")
+    name = data["name"]
+    if name != path.stem or not NAME_RE.match(name):
+        raise _err(path, f"name {name!r} must match the file name and be [a-z0-9_] "
+                         "(a dash separates provider and variant, as in claude-opus)")
+    command = _strs(path, "command", data["command"])
+    if not command:
+        raise _err(path, "command is empty")
+    for el in command:
+        check_template(el, ARGV_PLACEHOLDERS, f"{path}: command")
+    prompt_command = data.get("prompt_command", "paste")
+    if isinstance(prompt_command, list):
+        prompt_command = _strs(path, "prompt_command", prompt_command)
+        for el in prompt_command:
+            check_template(el, ARGV_PLACEHOLDERS, f"{path}: prompt_command")
+    elif prompt_command != "paste":
+        raise _err(path, 'prompt_command must be "paste" or an argv list')
+    template = data.get("autonomous_prompt_template", "")
+    if template:
+        check_template(template, PROMPT_PLACEHOLDERS, f"{path}: autonomous_prompt_template")
+    variants = {}
+    for vname, vdata in data.get("variants", {}).items():
+        if not NAME_RE.match(vname) or not isinstance(vdata, dict):
+            raise _err(path, f"variant {vname!r}: names are [a-z0-9_], bodies are tables")
+        extra = set(vdata) - {"args", "model", "description"}
+        if extra:
+            raise _err(path, f"variant {vname!r}: unknown key {sorted(extra)[0]!r}")
+        args = _strs(path, f"variants.{vname}.args", vdata.get("args", []))
+        variants[vname] = Variant(vname, args, str(vdata.get("model", "")),
+                                  str(vdata.get("description", "")))
+    default_variant = data.get("default_variant", "")
+    if default_variant and default_variant not in variants:
+        raise _err(path, f"default_variant {default_variant!r} is not a variant")
+    if not default_variant and variants:
+        raise _err(path, "default_variant is required when variants are defined")
+    skills = data.get("skills", {})
+    extra = set(skills) - {"dir", "instructions_file"}
+    if extra:
+        raise _err(path, f"[skills]: unknown key {sorted(extra)[0]!r}")
+    status = data.get("status", {})
+    extra = set(status) - {"needs_input", "busy", "idle"}
+    if extra:
+        raise _err(path, f"[status]: unknown key {sorted(extra)[0]!r}")
+    try:
+        patterns = StatusPatterns.compile(
+            _strs(path, "status.needs_input", status.get("needs_input", [])),
+            _strs(path, "status.busy", status.get("busy", [])),
+            _strs(path, "status.idle", status.get("idle", [])))
+    except re.error as e:
+        raise _err(path, f"[status]: bad regex: {e}") from None
+    env = data.get("env", {})
+    if not all(isinstance(v, str) for v in env.values()):
+        raise _err(path, "env values must be strings")
+    return Provider(
+        name=name,
+        display_name=data.get("display_name", name),
+        group=data.get("group", ""),
+        binary=data["binary"],
+        command=command,
+        source=path,
+        install_hint=data.get("install_hint", ""),
+        version_command=_strs(path, "version_command", data.get("version_command", [])),
+        prompt_command=prompt_command,
+        submit_key=data.get("submit_key", "Enter"),
+        yolo_flag=_strs(path, "yolo_flag", data.get("yolo_flag", [])),
+        env=dict(env),
+        secrets=_strs(path, "secrets", data.get("secrets", [])),
+        default_variant=default_variant,
+        autonomous_prompt_template=template,
+        variants=variants,
+        skills_dir=str(skills.get("dir", "")),
+        instructions_file=str(skills.get("instructions_file", "")),
+        status=patterns,
+    )
+
+
+def load_provider_file(path: Path) -> Provider:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as e:
+        raise _err(path, f"invalid TOML: {e}") from None
+    except OSError as e:
+        raise _err(path, f"cannot read: {e.strerror}") from None
+    return parse_provider(path, data)
+
+
+@dataclass
+class Registry:
+    providers: dict[str, Provider]
+    errors: list[str]  # files that failed to load (reported, not fatal for the others)
+
+    def get(self, name: str) -> Provider:
+        p = self.providers.get(name)
+        if p is None:
+            raise ProviderError(_unknown("provider " + repr(name), name, self.providers))
+        return p
+
+    def resolve(self, spec: str) -> tuple[Provider, Variant | None]:
+        """``claude`` -> (claude, default variant); ``claude-opus`` -> (claude, opus)."""
+        spec = spec.strip().lstrip("@")
+        name, _, variant = spec.partition("-")
+        if name not in self.providers:
+            choices = list(self.providers) + [f"{p.name}-{v}" for p in self.providers.values()
+                                              for v in p.variants]
+            raise ProviderError(_unknown(f"agent {spec!r}", spec, choices))
+        provider = self.providers[name]
+        if variant and variant not in provider.variants:
+            raise ProviderError(_unknown(f"variant {variant!r} of {name}", variant,
+                                         provider.variants, f"{name}-"))
+        return provider, provider.variant(variant or None)
+
+    def default(self, configured: str = "") -> str:
+        if configured:
+            self.resolve(configured)
+            return configured
+        for name in PREFERENCE:
+            p = self.providers.get(name)
+            if p and p.resolve_binary():
+                return name
+        return "shell"
+
+
+def load_registry(dirs: Iterable[Path]) -> Registry:
+    providers: dict[str, Provider] = {}
+    errors: list[str] = []
+    for d in dirs:
+        if not d.is_dir():
+            continue
+        for f in sorted(d.glob("*.toml")):
+            try:
+                providers[f.stem] = load_provider_file(f)
+            except ProviderError as e:
+                errors.append(str(e))
+    return Registry(providers, errors)
+
+
+def provider_dirs(project_path: Path | str | None = None) -> list[Path]:
+    from planeai.bundled import providers_dir
+    from planeai.paths import locations
+
+    dirs = [providers_dir(), locations().user_providers_dir]
+    if project_path:
+        dirs.append(Path(project_path) / ".planeai" / "providers")
+    return dirs
+
+
+@dataclass
+class CheckResult:
+    provider: str
+    binary: str | None
+    version: str | None
+    secrets_ok: bool
+    missing_secrets: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return self.binary is not None and self.secrets_ok
+
+
+def check(provider: Provider, env: dict[str, str] | None = None) -> CheckResult:
+    env = dict(os.environ) if env is None else env
+    binary = provider.resolve_binary()
+    version = None
+    if binary and provider.version_command:
+        try:
+            out = subprocess.run(list(provider.version_command), capture_output=True, text=True,
+                                 timeout=20, stdin=subprocess.DEVNULL)
+            lines = (out.stdout or out.stderr).strip().splitlines()
+            version = lines[0].strip() if lines else None
+        except (OSError, subprocess.TimeoutExpired):
+            version = None
+    have = [s for s in provider.secrets if env.get(s)]
+    ok = not provider.secrets or bool(have)
+    return CheckResult(provider.name, binary, version, ok,
+                       () if ok else tuple(provider.secrets))

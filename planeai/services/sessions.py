@@ -1,0 +1,478 @@
+"""Sessions: task + worktree + provider + backend, and their lifecycle in the store.
+
+created -> running -> exited(code) -> archived; restart reuses the worktree. Every
+transition is one store write with its event, so the app, hooks and notifications all see
+the same history.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from planeai.backends.base import Backend, Snapshot, SpawnSpec
+from planeai.config import Config
+from planeai.core.models import Project, Session, SessionState, Status, Task
+from planeai.core.status import AgentStatus, Observation, classify
+from planeai.errors import BackendError, ConflictError, NotFoundError, ProviderError
+from planeai.paths import Locations
+from planeai.providers import Provider, Registry, Variant, load_registry, provider_dirs
+from planeai.store.repository import Store, now
+
+# Prompts longer than this go through a file: Linux caps one argv element at 128 KiB.
+ARGV_PROMPT_LIMIT = 64 * 1024
+LIVE_STATES = (SessionState.CREATED, SessionState.RUNNING)
+
+
+@dataclass
+class SessionView:
+    session: Session
+    status: AgentStatus
+    snapshot: Snapshot | None
+
+
+class SessionManager:
+    """The one way the CLI and the app start, watch and end sessions."""
+
+    def __init__(self, store: Store, config: Config, locs: Locations,
+                 backends: dict[str, Backend] | None = None,
+                 env: dict[str, str] | None = None) -> None:
+        self.store = store
+        self.config = config
+        self.locs = locs
+        self.env = dict(os.environ if env is None else env)
+        self._backends: dict[str, Backend] = dict(backends or {})
+        self._registries: dict[str, Registry] = {}
+
+    # ------------------------------------------------------------------ plumbing
+    def backend(self, kind: str) -> Backend:
+        b = self._backends.get(kind)
+        if b is not None:
+            return b
+        if kind == "local":
+            from planeai.backends.local import LocalBackend
+
+            b = LocalBackend()
+        elif kind == "tmux":
+            from planeai.backends.tmux import TmuxBackend
+
+            if not shutil.which("tmux"):
+                raise BackendError("tmux is not installed (apt-get install tmux), "
+                                   "or use --backend local")
+            b = TmuxBackend(self.config["tmux.socket"], env=self.env,
+                            runtime_dir=self.locs.runtime_dir)
+        elif kind == "daemon":
+            raise BackendError("the daemon backend is not available yet; use local or tmux")
+        else:
+            raise BackendError(f"unknown backend {kind!r}; accepted: local, tmux, daemon")
+        self._backends[kind] = b
+        return b
+
+    def close(self) -> None:
+        for b in self._backends.values():
+            b.close()
+
+    def registry(self, project: Project | None = None) -> Registry:
+        key = project.path if project else ""
+        reg = self._registries.get(key)
+        if reg is None:
+            reg = load_registry(provider_dirs(project.path if project else None))
+            self._registries[key] = reg
+        return reg
+
+    def resolve_agent(self, spec: str | None, project: Project | None,
+                      task: Task | None = None) -> tuple[Provider, Variant | None]:
+        reg = self.registry(project)
+        spec = spec or (task.provider if task else None) or reg.default(
+            self.config["defaults.provider"])
+        return reg.resolve(spec)
+
+    def _unique_name(self, base: str) -> str:
+        taken = {s.name for s in self.store.list_sessions()}
+        if base not in taken:
+            return base
+        n = 2
+        while f"{base}-{n}" in taken:
+            n += 1
+        return f"{base}-{n}"
+
+    def _worktrees_root(self) -> Path:
+        root = self.config["worktrees.root"]
+        return Path(root).expanduser() if root else self.locs.worktrees_dir
+
+    def session_dir(self, session_id: str) -> Path:
+        d = self.locs.state_dir / "sessions" / session_id
+        d.mkdir(parents=True, exist_ok=True)
+        os.chmod(d, 0o700)
+        return d
+
+    def _session_env(self, s_id: str, project: Project, task: Task | None, cwd: str,
+                     provider: Provider, yolo: bool) -> dict[str, str]:
+        env = dict(self.env)
+        env.update(provider.env)
+        # `planeai` must be callable inside the session, from the same install as this one
+        bindir = str(Path(sys.executable).parent)
+        path = env.get("PATH", "")
+        if bindir not in path.split(os.pathsep):
+            env["PATH"] = bindir + (os.pathsep + path if path else "")
+        env.update({
+            "PLANEAI_SESSION_ID": s_id,
+            "PLANEAI_PROJECT": project.name,
+            "PLANEAI_WORKTREE": cwd,
+            "PLANEAI_HOME": env.get("PLANEAI_HOME") or "",
+        })
+        if not env["PLANEAI_HOME"]:
+            del env["PLANEAI_HOME"]  # platformdirs defaults: the same user finds the same store
+        if task:
+            env["PLANEAI_TASK_KEY"] = task.key
+        else:
+            env.pop("PLANEAI_TASK_KEY", None)
+        if yolo and os.geteuid() == 0:
+            env.setdefault("IS_SANDBOX", "1")  # Claude Code refuses skip-permissions as root without it
+        env.setdefault("TERM", "xterm-256color")
+        for var in ("TMUX", "TMUX_PANE"):
+            env.pop(var, None)
+        return env
+
+    # ------------------------------------------------------------------ start
+    def start(
+        self,
+        *,
+        task_key: str | None = None,
+        project: Project | None = None,
+        agent: str | None = None,
+        backend: str | None = None,
+        worktree: bool = True,
+        yolo: bool = False,
+        prompt: str | None = None,
+        autonomous: bool = False,
+        cols: int = 120,
+        rows: int = 40,
+    ) -> Session:
+        from planeai.git import worktrees as wt
+
+        task = self.store.get_task(task_key) if task_key else None
+        if task is not None:
+            project = self.store.get_project_by_id(task.project_id)
+        if project is None:
+            raise NotFoundError("a session needs a task or a project")
+        provider, variant = self.resolve_agent(agent, project, task)
+        kind = backend or self.config["defaults.backend"]
+        be = self.backend(kind)
+
+        # A task's session is named after it (PLA-1); more sessions of it get PLA-1-2, ...
+        name = self._unique_name(task.key if task else f"{project.key_prefix}-scratch")
+        s_id = secrets.token_hex(4)
+        branch = None
+        cwd = project.path
+        if worktree and task is not None:
+            w = wt.ensure_worktree(
+                project.path, self._worktrees_root(), name, wt.branch_for(name, task.title),
+                task.base_branch or project.default_branch or None,
+                copy_ignored=self.config["worktrees.copy_ignored"])
+            cwd, branch = str(w.path), w.branch
+
+        values = self._template_values(task, project, cwd, s_id, branch)
+        if autonomous and prompt is None:
+            skills_text = values.get("skills") or ""
+            prompt = provider.autonomous_prompt({**values, "skills": skills_text})
+        argv, deferred = self._argv(provider, variant, values, prompt, s_id, yolo)
+        env = self._session_env(s_id, project, task, cwd, provider, yolo)
+        binary = shutil.which(argv[0], path=env.get("PATH"))
+        if binary is None:
+            hint = f"; install: {provider.install_hint}" if provider.install_hint else ""
+            raise ProviderError(f"{provider.display_name} CLI {argv[0]!r} not found{hint}")
+        session = self.store.add_session(
+            id=s_id, name=name, project=project, task_key=task.key if task else None,
+            provider=provider.name, variant=variant.name if variant else None, backend=kind,
+            worktree=cwd if worktree and task else None, branch=branch,
+            autonomous=autonomous, argv=argv)
+        try:
+            info = be.spawn(SpawnSpec(name, argv, cwd, env, cols, rows))
+        except BackendError as e:
+            self.store.update_session(s_id, state=SessionState.EXITED.value, exited_at=now(),
+                                      event="session.failed", event_data={"error": str(e)})
+            raise
+        with self.store.write():
+            session = self.store.update_session(
+                s_id, state=SessionState.RUNNING.value, pid=info.pid,
+                agent_status=AgentStatus.STARTING.value, event="session.started",
+                event_data={"argv0": argv[0], "pid": info.pid, "backend": kind})
+            if task is not None and task.status is Status.TODO:
+                self.store.set_status(task.key, Status.IN_PROGRESS, reason=f"session {name}")
+        if deferred:
+            self._deliver_when_ready(session, provider, deferred)
+        return session
+
+    def _template_values(self, task: Task | None, project: Project, cwd: str, s_id: str,
+                         branch: str | None) -> dict[str, str | None]:
+        parent = self.store.get_task(task.parent_key) if task and task.parent_key else None
+        return {
+            "task.key": task.key if task else "",
+            "task.title": task.title if task else "",
+            "task.description": task.description if task else "",
+            "parent.key": parent.key if parent else "",
+            "parent.title": parent.title if parent else "",
+            "worktree": cwd,
+            "project": project.name,
+            "branch": branch or "",
+            "session_id": s_id,
+            "skills": "",
+        }
+
+    def _argv(self, provider: Provider, variant: Variant | None, values: dict,
+              prompt: str | None, s_id: str, yolo: bool) -> tuple[list[str], str | None]:
+        """The argv, and a prompt to paste after start when the command cannot carry it."""
+        wants_prompt = "{prompt}" in provider.command
+        wants_file = any("{prompt_file}" in el for el in provider.command)
+        vals = dict(values)
+        deferred = None
+        if prompt:
+            big = len(prompt.encode("utf-8")) > ARGV_PROMPT_LIMIT
+            if wants_file or (wants_prompt and big):
+                f = self.session_dir(s_id) / "prompt.md"
+                f.write_text(prompt, encoding="utf-8")
+                os.chmod(f, 0o600)
+                vals["prompt_file"] = str(f)
+                if not wants_file:
+                    vals["prompt"] = (f"Your instructions are in the file {f}. "
+                                      "Read it completely and follow it.")
+            elif wants_prompt:
+                vals["prompt"] = prompt
+            else:
+                deferred = prompt
+        return provider.argv(vals, variant=variant, yolo=yolo), deferred
+
+    def _deliver_when_ready(self, session: Session, provider: Provider, text: str,
+                            timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            view = self.observe(session.id)
+            if view.status in (AgentStatus.IDLE, AgentStatus.EXITED):
+                break
+            time.sleep(0.1)
+        self.send(session.id, text)
+
+    # ------------------------------------------------------------------ interact
+    def get(self, ref: str) -> Session:
+        """By session id, name (PLA-1, PLA-1-2) or task key (its newest live session)."""
+        try:
+            return self.store.get_session(ref)
+        except NotFoundError:
+            pass
+        from planeai.core import validate
+
+        try:
+            key = validate.normalize_key(ref)
+        except Exception:
+            raise NotFoundError(f"no session {ref!r}") from None
+        try:
+            return self.store.get_session(key)
+        except NotFoundError:
+            pass
+        sessions = self.store.sessions_for_task(key)
+        if not sessions:
+            raise NotFoundError(f"no session {ref!r}")
+        live = [s for s in sessions if s.state in LIVE_STATES]
+        return (live or sessions)[-1]
+
+    def provider_of(self, s: Session) -> Provider:
+        project = self.store.get_project_by_id(s.project_id)
+        return self.registry(project).get(s.provider)
+
+    def send(self, ref: str, text: str) -> None:
+        s = self.get(ref)
+        if s.state not in LIVE_STATES:
+            raise ConflictError(f"session {s.name} is {s.state.value}; restart it first")
+        provider = self.provider_of(s)
+        be = self.backend(s.backend)
+        if isinstance(provider.prompt_command, tuple):
+            import subprocess
+
+            from planeai.core.templates import render_argv
+
+            argv = render_argv(provider.prompt_command, {"prompt": text, "session_id": s.id,
+                                                         "worktree": s.worktree or ""})
+            subprocess.run(argv, cwd=s.worktree or None, check=True, timeout=60,
+                           stdin=subprocess.DEVNULL)
+        else:
+            be.paste(s.name, text)
+            # give the agent a beat to take the paste before the submit key
+            time.sleep(0.05)
+            be.send_keys(s.name, provider.submit_key)
+        self.store.append_event("session.prompt", project_id=s.project_id, task_key=s.task_key,
+                                session_id=s.id, data={"chars": len(text)})
+
+    def observe(self, ref: str) -> SessionView:
+        """Current screen and agent status; records status changes and exits."""
+        s = self.get(ref)
+        if s.state not in LIVE_STATES:
+            return SessionView(s, AgentStatus.EXITED, None)
+        be = self.backend(s.backend)
+        try:
+            snap = be.snapshot(s.name)
+        except BackendError:
+            s = self._mark_exited(s, None, "session.lost", {"reason": f"{s.backend} has no "
+                                                                      f"session {s.name}"})
+            return SessionView(s, AgentStatus.EXITED, None)
+        provider = self.provider_of(s)
+        status = classify(Observation(
+            snap.text, alive=snap.alive, exit_code=snap.exit_code,
+            seconds_since_output=snap.seconds_since_output,
+            seconds_since_start=snap.extra.get("seconds_since_start")), provider.status)
+        if not snap.alive:
+            s = self._mark_exited(s, snap.exit_code, "session.exited", {"exit_code": snap.exit_code})
+        elif s.agent_status != status.value:
+            s = self.store.update_session(s.id, agent_status=status.value, event="session.status",
+                                          event_data={"from": s.agent_status, "to": status.value})
+        return SessionView(s, status, snap)
+
+    def _mark_exited(self, s: Session, code: int | None, event: str, data: dict) -> Session:
+        return self.store.update_session(
+            s.id, state=SessionState.EXITED.value, exit_code=code, exited_at=now(),
+            agent_status=AgentStatus.EXITED.value, event=event, event_data=data)
+
+    def logs(self, ref: str) -> list[str]:
+        s = self.get(ref)
+        return self.backend(s.backend).scrollback(s.name)
+
+    def attach_command(self, ref: str) -> list[str]:
+        s = self.get(ref)
+        if s.state not in LIVE_STATES and s.state is not SessionState.EXITED:
+            raise ConflictError(f"session {s.name} is {s.state.value}")
+        cmd = self.backend(s.backend).attach_command(s.name)
+        if cmd is None:
+            raise ConflictError(f"session {s.name} runs on the {s.backend} backend inside the "
+                                "planeai app; open it there (tmux and daemon sessions attach "
+                                "from any terminal)")
+        return cmd
+
+    # ------------------------------------------------------------------ end
+    def stop(self, ref: str) -> Session:
+        s = self.get(ref)
+        if s.state not in LIVE_STATES:
+            return s
+        be = self.backend(s.backend)
+        try:
+            code = be.kill(s.name)
+        except BackendError:
+            code = None
+        return self._mark_exited(s, code, "session.stopped", {"exit_code": code})
+
+    def restart(self, ref: str, *, yolo: bool | None = None) -> Session:
+        s = self.get(ref)
+        if s.state is SessionState.ARCHIVED:
+            raise ConflictError(f"session {s.name} is archived")
+        if s.state in LIVE_STATES:
+            s = self.stop(s.id)
+        project = self.store.get_project_by_id(s.project_id)
+        task = self.store.get_task(s.task_key) if s.task_key else None
+        provider = self.registry(project).get(s.provider)
+        cwd = s.worktree or project.path
+        if s.worktree and not Path(s.worktree).is_dir():
+            raise ConflictError(f"worktree {s.worktree} of {s.name} is gone; start a new session")
+        be = self.backend(s.backend)
+        be.forget(s.name)
+        # the same command, minus the initial prompt: the agent's work is in the worktree
+        argv = list(s.argv)
+        env = self._session_env(s.id, project, task, cwd, provider, bool(yolo))
+        info = be.spawn(SpawnSpec(s.name, argv, cwd, env))
+        return self.store.update_session(
+            s.id, state=SessionState.RUNNING.value, exit_code=None, exited_at=None, pid=info.pid,
+            agent_status=AgentStatus.STARTING.value, event="session.restarted",
+            event_data={"pid": info.pid})
+
+    def archive(self, ref: str) -> Session:
+        s = self.get(ref)
+        if s.state in LIVE_STATES:
+            s = self.stop(s.id)
+        try:
+            self.backend(s.backend).forget(s.name)
+        except BackendError:
+            pass
+        return self.store.update_session(s.id, state=SessionState.ARCHIVED.value,
+                                         event="session.archived")
+
+    def delete(self, ref: str, *, force: bool = False) -> str | None:
+        """Stop, remove the worktree (refusing unsaved work unless force) and forget it.
+
+        Returns the recovery ref when a forced removal had to save work."""
+        from planeai.git import worktrees as wt
+
+        s = self.get(ref)
+        recovery = None
+        if s.worktree and Path(s.worktree).exists():
+            project = self.store.get_project_by_id(s.project_id)
+            others = [o for o in self.store.list_sessions()
+                      if o.worktree == s.worktree and o.id != s.id]
+            if not others:
+                # check before stopping anything: a refusal must change nothing
+                if not force:
+                    state = wt.worktree_state(s.worktree)
+                    if not state.clean:
+                        wt.remove_worktree(project.path, s.worktree, force=False)  # raises
+                if s.state in LIVE_STATES:
+                    self.stop(s.id)
+                recovery = wt.remove_worktree(project.path, s.worktree, force=force)
+        if s.state in LIVE_STATES:
+            self.stop(s.id)
+        try:
+            self.backend(s.backend).forget(s.name)
+        except BackendError:
+            pass
+        self.store.delete_session(s.id)
+        return recovery
+
+    # ------------------------------------------------------------------ reconcile
+    def reconcile(self) -> list[Session]:
+        """Bring the store in line with what really runs (after a restart or a crash).
+
+        Gone sessions are marked exited with an event; live ones are simply re-adopted: they
+        are already in the store and the backend knows them by name."""
+        changed = []
+        live = self.store.list_sessions(states=list(LIVE_STATES))
+        by_backend: dict[str, list[Session]] = {}
+        for s in live:
+            by_backend.setdefault(s.backend, []).append(s)
+        for kind, sessions in by_backend.items():
+            if kind == "tmux":
+                from planeai.backends.tmux import TmuxBackend
+
+                be = self.backend(kind)
+                assert isinstance(be, TmuxBackend)
+                running = {i.name: i for i in be.list()} if be.server_running() else {}
+                for s in sessions:
+                    info = running.get(s.name)
+                    if info is None:
+                        changed.append(self._mark_exited(
+                            s, None, "session.lost", {"reason": "tmux session gone"}))
+                    elif not info.alive:
+                        changed.append(self._mark_exited(
+                            s, info.exit_code, "session.exited", {"exit_code": info.exit_code}))
+            elif kind == "local":
+                be = self._backends.get("local")
+                for s in sessions:
+                    mine = be is not None and be.info(s.name) is not None  # type: ignore[union-attr]
+                    if mine:
+                        continue
+                    if s.pid and _pid_alive(s.pid):
+                        continue  # owned by another planeai process that is still running
+                    changed.append(self._mark_exited(
+                        s, None, "session.lost",
+                        {"reason": "the planeai process that ran it has ended"}))
+        return changed
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
