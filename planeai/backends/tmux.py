@@ -127,8 +127,10 @@ class TmuxBackend:
         out = []
         for d in self._sessions():
             self._pane_to_name[d["pane_id"]] = d["name"]
-            out.append(SessionInfo(d["name"], not d["pane_dead"], d["pane_dead_status"],
-                                   d["pane_pid"]))
+            status = d["pane_dead_status"]
+            if d["pane_dead"] and status is None:
+                status = self._dead_status(d["name"])
+            out.append(SessionInfo(d["name"], not d["pane_dead"], status, d["pane_pid"]))
         return out
 
     def info(self, name: str) -> SessionInfo | None:
@@ -144,6 +146,15 @@ class TmuxBackend:
         status = int(parts[1]) if dead and parts[1].lstrip("-").isdigit() else None
         pid = int(parts[2]) if parts[2].isdigit() else None
         return SessionInfo(name, not dead, status, pid)
+
+    def _dead_status(self, name: str, tries: int = 25) -> int | None:
+        """tmux marks a pane dead a moment before it has reaped the exit status."""
+        for _ in range(tries):
+            info = self.info(name)
+            if info is None or info.exit_code is not None:
+                return info.exit_code if info else None
+            time.sleep(0.02)
+        return None
 
     def write(self, name: str, data: bytes) -> None:
         if not data:
@@ -204,6 +215,8 @@ class TmuxBackend:
         p = info[0].split("\x1f")
         dead = p[0] == "1"
         status = int(p[1]) if dead and p[1].lstrip("-").isdigit() else None
+        if dead and status is None:
+            status = self._dead_status(name)
         now = time.time()
         activity = int(p[7]) if p[7].isdigit() else None
         created = int(p[8]) if p[8].isdigit() else None

@@ -67,7 +67,9 @@ class SessionManager:
             b = TmuxBackend(self.config["tmux.socket"], env=self.env,
                             runtime_dir=self.locs.runtime_dir)
         elif kind == "daemon":
-            raise BackendError("the daemon backend is not available yet; use local or tmux")
+            from planeai.backends.daemon import DaemonBackend
+
+            b = DaemonBackend(self.locs, env=self.env)
         else:
             raise BackendError(f"unknown backend {kind!r}; accepted: local, tmux, daemon")
         self._backends[kind] = b
@@ -291,6 +293,7 @@ class SessionManager:
             raise ConflictError(f"session {s.name} is {s.state.value}; restart it first")
         provider = self.provider_of(s)
         be = self.backend(s.backend)
+        self._wait_for_first_output(s)
         if isinstance(provider.prompt_command, tuple):
             import subprocess
 
@@ -307,6 +310,21 @@ class SessionManager:
             be.send_keys(s.name, provider.submit_key)
         self.store.append_event("session.prompt", project_id=s.project_id, task_key=s.task_key,
                                 session_id=s.id, data={"chars": len(text)})
+
+    def _wait_for_first_output(self, s: Session, timeout: float = 15.0) -> None:
+        """Text typed before the agent has drawn anything can be eaten by its start-up
+        (terminal mode switches, readline init), so wait until its screen is not blank."""
+        be = self.backend(s.backend)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                snap = be.snapshot(s.name)
+            except BackendError:
+                return
+            if not snap.alive or snap.text.strip():
+                if snap.seconds_since_output is None or snap.seconds_since_output > 0.1:
+                    return
+            time.sleep(0.05)
 
     def observe(self, ref: str) -> SessionView:
         """Current screen and agent status; records status changes and exits."""
@@ -451,6 +469,21 @@ class SessionManager:
                     if info is None:
                         changed.append(self._mark_exited(
                             s, None, "session.lost", {"reason": "tmux session gone"}))
+                    elif not info.alive:
+                        changed.append(self._mark_exited(
+                            s, info.exit_code, "session.exited", {"exit_code": info.exit_code}))
+            elif kind == "daemon":
+                from planeai.backends.daemon import DaemonBackend
+
+                be = self.backend(kind)
+                assert isinstance(be, DaemonBackend)
+                known = be.known() or {}  # never starts a daemon just to find it empty
+                for s in sessions:
+                    info = known.get(s.name)
+                    if info is None:
+                        changed.append(self._mark_exited(
+                            s, None, "session.lost",
+                            {"reason": "the planeai daemon that ran it has stopped"}))
                     elif not info.alive:
                         changed.append(self._mark_exited(
                             s, info.exit_code, "session.exited", {"exit_code": info.exit_code}))
