@@ -68,10 +68,13 @@ class Task:
     blocked_by: list[str] = field(default_factory=list)
     # keys of blockers that are not done yet; empty means not blocked
     open_blockers: list[str] = field(default_factory=list)
+    failures: int = 0
+    last_failure: str | None = None
+    held: bool = False  # failed too often: waits for a person
 
     @property
     def ready(self) -> bool:
-        return self.status is Status.TODO and not self.open_blockers
+        return self.status is Status.TODO and not self.open_blockers and not self.held
 
     def as_dict(self) -> dict:
         return {
@@ -84,6 +87,9 @@ class Task:
             "blocked_by": list(self.blocked_by),
             "open_blockers": list(self.open_blockers),
             "ready": self.ready,
+            "failures": self.failures,
+            "last_failure": self.last_failure,
+            "held": self.held,
             "parent": self.parent_key,
             "base_branch": self.base_branch,
             "provider": self.provider,
@@ -141,6 +147,7 @@ class Session:
     created_at: str
     updated_at: str
     exited_at: str | None
+    outcome: str | None = None   # success / failure, set when a dispatched run completes
 
     @property
     def agent(self) -> str:
@@ -156,4 +163,5 @@ class Session:
             "agent_status": self.agent_status, "exit_code": self.exit_code, "pid": self.pid,
             "autonomous": self.autonomous, "argv": self.argv, "created_at": self.created_at,
             "updated_at": self.updated_at, "exited_at": self.exited_at,
+            "outcome": self.outcome,
         }

@@ -19,7 +19,8 @@ from planeai.backends.base import Backend, Snapshot, SpawnSpec
 from planeai.config import Config
 from planeai.core.models import Project, Session, SessionState, Status, Task
 from planeai.core.status import AgentStatus, Observation, classify
-from planeai.errors import BackendError, ConflictError, NotFoundError, ProviderError
+from planeai.errors import (BackendError, ConflictError, NotFoundError, ProviderError,
+                            WorktreeError)
 from planeai.paths import Locations
 from planeai.providers import Provider, Registry, Variant, load_registry, provider_dirs
 from planeai.store.repository import Store, now
@@ -346,8 +347,7 @@ class SessionManager:
         if not snap.alive:
             s = self._mark_exited(s, snap.exit_code, "session.exited", {"exit_code": snap.exit_code})
         elif s.agent_status != status.value:
-            s = self.store.update_session(s.id, agent_status=status.value, event="session.status",
-                                          event_data={"from": s.agent_status, "to": status.value})
+            s = self.store.set_agent_status(s.id, status.value) or self.store.get_session(s.id)
         return SessionView(s, status, snap)
 
     def _mark_exited(self, s: Session, code: int | None, event: str, data: dict) -> Session:
@@ -431,9 +431,12 @@ class SessionManager:
             if not others:
                 # check before stopping anything: a refusal must change nothing
                 if not force:
-                    state = wt.worktree_state(s.worktree)
-                    if not state.clean:
-                        wt.remove_worktree(project.path, s.worktree, force=False)  # raises
+                    losses = wt.removal_losses(s.worktree)
+                    if losses:
+                        raise WorktreeError(
+                            f"{s.name}'s worktree {s.worktree} holds work that would be lost: "
+                            f"{', '.join(losses)}; commit or push it, or pass --force "
+                            "(saves it in a recovery ref)")
                 if s.state in LIVE_STATES:
                     self.stop(s.id)
                 recovery = wt.remove_worktree(project.path, s.worktree, force=force)

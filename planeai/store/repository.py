@@ -35,7 +35,8 @@ class StoreError(PlaneaiError):
 
 _TASK_SELECT = """
     SELECT t.id, t.project_id, p.name, t.key, t.title, t.description, t.status, t.priority,
-           par.key, t.base_branch, t.provider, t.created_at, t.updated_at
+           par.key, t.base_branch, t.provider, t.created_at, t.updated_at, t.failures,
+           t.last_failure, t.held
     FROM tasks t
     JOIN projects p ON p.id = t.project_id
     LEFT JOIN tasks par ON par.id = t.parent_id
@@ -252,7 +253,7 @@ class Store:
     def _rows_to_tasks(self, rows) -> list[Task]:
         tasks = [
             Task(r[0], r[1], r[2], r[3], r[4], r[5], Status(r[6]), r[7], r[8], r[9], r[10],
-                 r[11], r[12])
+                 r[11], r[12], failures=r[13], last_failure=r[14], held=bool(r[15]))
             for r in rows
         ]
         if not tasks:
@@ -397,7 +398,9 @@ class Store:
             before = self.get_task(key)
             if before.status is status:
                 return before
-            c.execute("UPDATE tasks SET status = ?, updated_at = ? WHERE id = ?",
+            # a person moving a task back to todo releases a failure hold
+            held_sql = ", held = 0" if status is Status.TODO else ""
+            c.execute(f"UPDATE tasks SET status = ?, updated_at = ?{held_sql} WHERE id = ?",
                       (status.value, now(), before.id))
             data = {"from": before.status.value, "to": status.value}
             if reason:
@@ -487,7 +490,7 @@ class Store:
     _SESSION_SELECT = """
         SELECT s.id, s.name, s.project_id, p.name, t.key, s.provider, s.variant, s.backend,
                s.worktree, s.branch, s.state, s.agent_status, s.exit_code, s.pid, s.autonomous,
-               s.argv, s.created_at, s.updated_at, s.exited_at
+               s.argv, s.created_at, s.updated_at, s.exited_at, s.outcome
         FROM sessions s JOIN projects p ON p.id = s.project_id
         LEFT JOIN tasks t ON t.id = s.task_id
     """
@@ -496,7 +499,7 @@ class Store:
     def _session(r) -> Session:
         return Session(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9],
                        SessionState(r[10]), r[11], r[12], r[13], bool(r[14]), json.loads(r[15]),
-                       r[16], r[17], r[18])
+                       r[16], r[17], r[18], r[19])
 
     def add_session(self, *, id: str, name: str, project: Project, task_key: str | None,
                     provider: str, variant: str | None, backend: str, worktree: str | None,
@@ -545,7 +548,7 @@ class Store:
         return [self._session(r) for r in self.conn.execute(sql + " ORDER BY s.created_at", args)]
 
     _SESSION_FIELDS = {"state", "agent_status", "exit_code", "pid", "argv", "worktree", "branch",
-                       "exited_at"}
+                       "exited_at", "outcome"}
 
     def update_session(self, id: str, *, event: str | None = None,
                        event_data: dict | None = None, **fields) -> Session:
@@ -576,6 +579,67 @@ class Store:
             c.execute("DELETE FROM sessions WHERE id = ?", (id,))
             self.append_event("session.deleted", project_id=s.project_id, task_key=s.task_key,
                               session_id=id, data={"name": s.name})
+
+    def set_agent_status(self, id: str, status: str) -> Session | None:
+        """Record a new agent status once: concurrent observers produce one event, not two."""
+        with self.write():
+            cur = self.get_session(id)
+            if cur.agent_status == status:
+                return None
+            return self.update_session(id, agent_status=status, event="session.status",
+                                       event_data={"from": cur.agent_status, "to": status})
+
+    # ------------------------------------------------------------------ dispatch support
+    def record_failure(self, key: str, reason: str, *, hold: bool) -> Task:
+        with self.write() as c:
+            t = self.get_task(key)
+            c.execute("UPDATE tasks SET failures = failures + 1, last_failure = ?, held = ?,"
+                      " status = 'todo', updated_at = ? WHERE id = ?",
+                      (reason, int(hold), now(), t.id))
+            data = {"reason": reason, "failures": t.failures + 1, "held": hold}
+            self.append_event("task.failed", project_id=t.project_id, task_key=key, data=data)
+            if t.status is not Status.TODO:
+                self.append_event("task.moved", project_id=t.project_id, task_key=key,
+                                  data={"from": t.status.value, "to": "todo", "reason": reason})
+            return self.get_task(key)
+
+    def acquire_lease(self, name: str, holder: str, ttl: float) -> bool:
+        """Take or renew the named lease; False while another live holder has it."""
+        import time as _time
+
+        t = _time.time()
+        with self.write() as c:
+            row = c.execute("SELECT holder, expires_at FROM leases WHERE name = ?",
+                            (name,)).fetchone()
+            if row and row[0] != holder and row[1] > t:
+                return False
+            c.execute("INSERT INTO leases (name, holder, expires_at) VALUES (?, ?, ?)"
+                      " ON CONFLICT(name) DO UPDATE SET holder = excluded.holder,"
+                      " expires_at = excluded.expires_at", (name, holder, t + ttl))
+            if not row or row[0] != holder:
+                self.append_event("dispatch.lease", data={"holder": holder,
+                                                          "previous": row[0] if row else None})
+            return True
+
+    def release_lease(self, name: str, holder: str) -> None:
+        with self.write() as c:
+            c.execute("DELETE FROM leases WHERE name = ? AND holder = ?", (name, holder))
+
+    def lease_holder(self, name: str) -> str | None:
+        import time as _time
+
+        row = self.conn.execute("SELECT holder, expires_at FROM leases WHERE name = ?",
+                                (name,)).fetchone()
+        return row[0] if row and row[1] > _time.time() else None
+
+    def kv_get(self, key: str, default: str | None = None) -> str | None:
+        row = self.conn.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else default
+
+    def kv_set(self, key: str, value: str) -> None:
+        with self.write() as c:
+            c.execute("INSERT INTO kv (key, value) VALUES (?, ?)"
+                      " ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value))
 
     def integrity_check(self) -> str:
         return self.conn.execute("PRAGMA integrity_check").fetchone()[0]

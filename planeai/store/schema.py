@@ -86,6 +86,23 @@ MIGRATIONS: list[str] = [
     CREATE INDEX sessions_task ON sessions(task_id);
     CREATE INDEX sessions_state ON sessions(state);
     """,
+    # 3: auto-dispatch: failure accounting, one dispatcher at a time, small persistent state
+    """
+    ALTER TABLE tasks ADD COLUMN failures INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE tasks ADD COLUMN last_failure TEXT;
+    -- held = failed too often: not ready until a person moves it back to todo
+    ALTER TABLE tasks ADD COLUMN held INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE sessions ADD COLUMN outcome TEXT;
+    CREATE TABLE leases (
+        name       TEXT PRIMARY KEY,
+        holder     TEXT NOT NULL,
+        expires_at REAL NOT NULL
+    );
+    CREATE TABLE kv (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
