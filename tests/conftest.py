@@ -81,7 +81,7 @@ def run_subprocess(*args: str, cwd: Path | None = None, env: dict | None = None,
                           input=input, capture_output=True, timeout=timeout)
 
 
-def retry_until(fn: Callable[[], object], timeout: float = 10.0, interval: float = 0.02,
+def retry_until(fn: Callable[[], object], timeout: float = 30.0, interval: float = 0.02,
                 message: str = "condition"):
     """Poll ``fn`` until it returns something truthy; fail with ``message`` at the deadline."""
     deadline = time.monotonic() + timeout

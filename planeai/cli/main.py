@@ -177,6 +177,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", nargs="?")
     p.add_argument("--json", action="store_true")
 
+    # ---- daemon
+    dmn = sub.add_parser("daemon", help="the background process that owns daemon-backend sessions")
+    dsub = dmn.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True,
+                              parser_class=_Parser)
+    _cmd(dsub, "start", "daemon:start", "start the daemon (sessions on it outlive the app)")
+    p = _cmd(dsub, "stop", "daemon:stop", "stop the daemon and the sessions it runs")
+    p.add_argument("--force", action="store_true", help="do not ask before ending sessions")
+    p = _cmd(dsub, "restart", "daemon:restart", "stop (ending its sessions) and start again")
+    p.add_argument("--force", action="store_true", help="do not ask before ending sessions")
+    p = _cmd(dsub, "status", "daemon:status",
+             "is it running, its pid, socket, clients and sessions (exit 3: not running)")
+    p.add_argument("--json", action="store_true")
+
     # ---- misc
     p = _cmd(sub, "doctor", "doctor:run",
              "show where planeai keeps things and which tools it finds")
@@ -203,8 +216,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler = getattr(args, "handler", None)
     if handler is None:
         if args.command is None:
-            parser.print_help()
-            return 0
+            handler = "app:run"
         else:
             parser.parse_args([args.command, "--help"])
             return 2
