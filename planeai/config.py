@@ -13,7 +13,7 @@ import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from planeai.errors import ConfigError
 
@@ -25,6 +25,8 @@ class Key:
     choices: tuple | None = None
     item_type: type | None = None  # for lists
     min: float | None = None
+    # extra check for structured values: returns what is wrong, or None
+    validator: Callable[[Any], str | None] | None = None
 
 
 # section -> key -> Key. A section named "*" inside means free-form sub-tables (checked per key).
@@ -42,7 +44,73 @@ SCHEMA: dict[str, dict[str, Key]] = {
     "tmux": {
         "socket": Key(str, "planeai"),
     },
+    "daemon": {
+        "detach_key": Key(str, "C-q"),
+        "scrollback": Key(int, 10000, min=0),
+    },
+    "dispatch": {
+        "enabled": Key(bool, False),
+        "max_sessions": Key(int, 2, min=1),
+        "per_project": Key(dict, {}, validator=lambda v: _int_table(v)),
+        "per_provider": Key(dict, {}, validator=lambda v: _int_table(v)),
+        "poll_interval": Key(float, 1.0, min=0.05),
+        "backend": Key(str, "", choices=("", "local", "tmux", "daemon")),
+        "yolo": Key(bool, True),
+        "on_success": Key(str, "done", choices=("done", "in_review")),
+        "max_retries": Key(int, 2, min=0),
+        "idle_complete_after": Key(float, 0.0, min=0),
+        "stale_after": Key(float, 300.0, min=1),
+        "rules": Key(list, [], validator=lambda v: _rules(v)),
+    },
+    "hooks": {
+        "timeout": Key(float, 60.0, min=1),
+        **{event: Key(list, [], item_type=str) for event in (
+            "task_dispatched", "session_started", "busy", "idle", "needs_input", "completed",
+            "failed", "stale", "task_moved")},
+    },
+    "notify": {
+        "events": Key(list, ["needs_input", "completed", "failed", "stale"], item_type=str,
+                      validator=lambda v: _subset(v, ("needs_input", "completed", "failed",
+                                                      "stale", "idle", "busy"))),
+        "desktop": Key(bool, True),
+        "bell": Key(bool, True),
+    },
 }
+
+RULE_KEYS = {"project": str, "min_priority": int, "title": str, "parent": str, "provider": str}
+
+
+def _int_table(value: dict) -> str | None:
+    for k, v in value.items():
+        if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+            return f"{k} = {v!r}: values are whole numbers >= 0"
+    return None
+
+
+def _subset(value: list, allowed: tuple[str, ...]) -> str | None:
+    bad = [v for v in value if v not in allowed]
+    return f"{bad[0]!r} is not one of: {', '.join(allowed)}" if bad else None
+
+
+def _rules(value: list) -> str | None:
+    import re as _re
+
+    for i, rule in enumerate(value, 1):
+        if not isinstance(rule, dict):
+            return f"rule {i} must be a table like {{ project = \"x\", provider = \"claude\" }}"
+        for k, v in rule.items():
+            if k not in RULE_KEYS:
+                return f"rule {i}: unknown key {k!r}; known: {', '.join(RULE_KEYS)}"
+            if not isinstance(v, RULE_KEYS[k]) or isinstance(v, bool):
+                return f"rule {i}: {k} must be {_type_name(RULE_KEYS[k])}"
+        if "provider" not in rule:
+            return f"rule {i} needs a provider"
+        if "title" in rule:
+            try:
+                _re.compile(rule["title"])
+            except _re.error as e:
+                return f"rule {i}: title is not a valid regex: {e}"
+    return None
 
 
 def defaults() -> dict[str, dict[str, Any]]:
@@ -115,6 +183,10 @@ def validate(raw: dict, path: Path, text: str) -> dict:
                 raise ConfigError(f"{where}: {section}.{key} must be a list of {plural}")
             if spec.min is not None and value < spec.min:
                 raise ConfigError(f"{where}: {section}.{key} must be at least {spec.min}")
+            if spec.validator is not None:
+                problem = spec.validator(value)
+                if problem:
+                    raise ConfigError(f"{where}: {section}.{key}: {problem}")
     return raw
 
 

@@ -35,6 +35,7 @@ def start(args: argparse.Namespace) -> int:
             cmd = m.backend(s.backend).attach_command(s.name)
             if cmd:
                 print(f"attach: planeai attach {s.name}")
+        m.wait_for_prompts()
         return 0
     finally:
         m.close()

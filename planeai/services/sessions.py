@@ -11,6 +11,7 @@ import os
 import secrets
 import shutil
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +20,8 @@ from planeai.backends.base import Backend, Snapshot, SpawnSpec
 from planeai.config import Config
 from planeai.core.models import Project, Session, SessionState, Status, Task
 from planeai.core.status import AgentStatus, Observation, classify
-from planeai.errors import (BackendError, ConflictError, NotFoundError, ProviderError,
-                            WorktreeError)
+from planeai.errors import (BackendError, ConflictError, NotFoundError, PlaneaiError,
+                            ProviderError, WorktreeError)
 from planeai.paths import Locations
 from planeai.providers import Provider, Registry, Variant, load_registry, provider_dirs
 from planeai.store.repository import Store, now
@@ -49,6 +50,7 @@ class SessionManager:
         self.env = dict(os.environ if env is None else env)
         self._backends: dict[str, Backend] = dict(backends or {})
         self._registries: dict[str, Registry] = {}
+        self._deliveries: list[threading.Thread] = []
 
     # ------------------------------------------------------------------ plumbing
     def backend(self, kind: str) -> Backend:
@@ -70,7 +72,9 @@ class SessionManager:
         elif kind == "daemon":
             from planeai.backends.daemon import DaemonBackend
 
-            b = DaemonBackend(self.locs, env=self.env)
+            b = DaemonBackend(self.locs, env=self.env,
+                              detach_key=self.config["daemon.detach_key"],
+                              scrollback=self.config["daemon.scrollback"])
         else:
             raise BackendError(f"unknown backend {kind!r}; accepted: local, tmux, daemon")
         self._backends[kind] = b
@@ -209,8 +213,19 @@ class SessionManager:
             if task is not None and task.status is Status.TODO:
                 self.store.set_status(task.key, Status.IN_PROGRESS, reason=f"session {name}")
         if deferred:
-            self._deliver_when_ready(session, provider, deferred)
+            # the agent cannot take its prompt on the command line: paste it once it is ready,
+            # without holding up the caller (the dispatcher, the app)
+            t = threading.Thread(target=self._deliver_when_ready, name=f"prompt-{name}",
+                                 args=(session, provider, deferred), daemon=True)
+            t.start()
+            self._deliveries.append(t)
         return session
+
+    def wait_for_prompts(self, timeout: float = 90.0) -> None:
+        """Block until pending prompt deliveries are done (the CLI, before it exits)."""
+        deadline = time.monotonic() + timeout
+        for t in self._deliveries:
+            t.join(max(0.0, deadline - time.monotonic()))
 
     def _template_values(self, task: Task | None, project: Project, cwd: str, s_id: str,
                          branch: str | None) -> dict[str, str | None]:
@@ -254,12 +269,19 @@ class SessionManager:
     def _deliver_when_ready(self, session: Session, provider: Provider, text: str,
                             timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            view = self.observe(session.id)
-            if view.status in (AgentStatus.IDLE, AgentStatus.EXITED):
-                break
-            time.sleep(0.1)
-        self.send(session.id, text)
+        try:
+            while time.monotonic() < deadline:
+                view = self.observe(session.id)
+                if view.status is AgentStatus.EXITED:
+                    return
+                if view.status is AgentStatus.IDLE:
+                    break
+                time.sleep(0.1)
+            self.send(session.id, text)
+        except PlaneaiError as e:  # the session went away meanwhile: record, do not crash
+            self.store.append_event("session.prompt_failed", project_id=session.project_id,
+                                    task_key=session.task_key, session_id=session.id,
+                                    data={"error": str(e)})
 
     # ------------------------------------------------------------------ interact
     def get(self, ref: str) -> Session:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -49,7 +50,9 @@ class Store:
     def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
         self.conn = conn
         self.path = path
-        self._in_write = False
+        # One transaction at a time on this connection; the owning thread may nest.
+        self._lock = threading.RLock()
+        self._depth = 0
 
     # ------------------------------------------------------------------ opening
     @classmethod
@@ -108,21 +111,26 @@ class Store:
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction; nested calls join the outer one."""
-        if self._in_write:
-            yield self.conn
-            return
-        self.conn.execute("BEGIN IMMEDIATE")
-        self._in_write = True
-        try:
-            yield self.conn
-        except BaseException:
-            self._in_write = False
-            self.conn.execute("ROLLBACK")
-            raise
-        else:
-            self._in_write = False
-            self.conn.execute("COMMIT")
+        """One write transaction; nested calls (same thread) join the outer one."""
+        with self._lock:
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield self.conn
+                finally:
+                    self._depth -= 1
+                return
+            self.conn.execute("BEGIN IMMEDIATE")
+            self._depth = 1
+            try:
+                yield self.conn
+            except BaseException:
+                self._depth = 0
+                self.conn.execute("ROLLBACK")
+                raise
+            else:
+                self._depth = 0
+                self.conn.execute("COMMIT")
 
     # ------------------------------------------------------------------ events
     def append_event(

@@ -1,0 +1,80 @@
+"""planeai dispatch run / status: the headless dispatcher."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import threading
+
+from planeai.cli.common import manager, print_json, table
+
+
+def run(args: argparse.Namespace) -> int:
+    from planeai.services.context import resolve_project
+    from planeai.services.dispatch import Dispatcher
+    from planeai.services.notify import Notifier
+
+    m = manager(args)
+    if args.max_sessions is not None:
+        m.config.data["dispatch"]["max_sessions"] = args.max_sessions
+    if args.backend:
+        m.config.data["dispatch"]["backend"] = args.backend
+    project = resolve_project(m.store, args.project) if args.project else None
+    d = Dispatcher(m, project=project, notifier=Notifier(m.config.section("notify")))
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    waiting_said = False
+
+    def report(r) -> None:
+        nonlocal waiting_said
+        if not r.leader:
+            if not waiting_said:
+                print(f"another dispatcher holds the lease ({m.store.lease_holder('dispatch')});"
+                      " waiting", flush=True)
+                waiting_said = True
+            return
+        waiting_said = False
+        for key in r.dispatched:
+            print(f"dispatched {key}", flush=True)
+        for key in r.completed:
+            print(f"completed {key}", flush=True)
+        for key in r.failed:
+            print(f"failed {key}", flush=True)
+
+    try:
+        d.run(once=args.once, exit_when_idle=args.exit_when_idle, stop=stop, on_tick=report)
+    finally:
+        m.close()
+    return 0
+
+
+def status(args: argparse.Namespace) -> int:
+    from planeai.services.dispatch import LEASE, Dispatcher
+
+    m = manager(args)
+    try:
+        d = Dispatcher(m)
+        holder = m.store.lease_holder(LEASE)
+        running = [s for s in m.store.list_sessions() if s.autonomous and
+                   s.state.value in ("created", "running")]
+        queue = d.candidates()
+        if args.json:
+            print_json({"leader": holder, "max_sessions": d.cfg["max_sessions"],
+                        "running": [s.as_dict() for s in running],
+                        "queue": [t.key for t in queue]})
+            return 0
+        print(f"dispatcher: {holder or 'none running'}")
+        print(f"slots: {len(running)}/{d.cfg['max_sessions']} in use")
+        if running:
+            print(table([["SESSION", "TASK", "AGENT", "STATUS"]] +
+                        [[s.name, s.task_key or "-", s.agent, s.agent_status or "-"]
+                         for s in running]))
+        print("queue: " + (", ".join(f"{t.key} (P{t.priority})" for t in queue) or "empty"))
+        held = [t for t in m.store.list_tasks() if t.held]
+        if held:
+            print("held after failures (move to todo to retry): " +
+                  ", ".join(f"{t.key} ({t.last_failure})" for t in held))
+        return 0
+    finally:
+        m.close()

@@ -1,0 +1,314 @@
+"""Auto-dispatch: poll, dispatch, reconcile, notify.
+
+One pass (``tick``):
+1. take or renew the dispatch lease (one dispatcher acts per store, TUI or headless);
+2. reconcile sessions with what really runs;
+3. finish runs: the agent said so (`planeai task done/review`), its process exited (0 is
+   success), or it sat idle after working for ``idle_complete_after``; flag stale ones;
+4. dispatch the highest-priority ready tasks (ties: oldest) into free slots, honouring the
+   global, per-project and per-provider maxima;
+5. run hooks and notifications for every new event in the log.
+
+A task is never dispatched twice: one with a live session is not a candidate, and the session
+row is written before its process starts, so a crash at any point leaves either a live session
+(re-adopted) or a dead one (marked lost, the task goes back to the queue).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+
+from planeai.core.models import Project, Session, SessionState, Status, Task
+from planeai.core.status import AgentStatus
+from planeai.errors import PlaneaiError
+from planeai.services.hooks import HookRunner
+from planeai.services.notify import Notifier
+from planeai.services.sessions import LIVE_STATES, SessionManager
+from planeai.services.tasks import ready_queue
+
+LEASE = "dispatch"
+NOTIFY_CURSOR = "notify.cursor"
+
+
+@dataclass
+class TickResult:
+    leader: bool
+    dispatched: list[str] = field(default_factory=list)   # task keys started
+    completed: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    running: int = 0
+    ready: int = 0
+
+
+def new_holder_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+def _holder_dead(holder: str) -> bool:
+    """A holder on this host whose process is gone can be replaced at once."""
+    try:
+        host, pid, _ = holder.split(":", 2)
+        if host != socket.gethostname():
+            return False
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except (ValueError, PermissionError):
+        return False
+    return False
+
+
+class Dispatcher:
+    def __init__(self, manager: SessionManager, *, project: Project | None = None,
+                 holder: str | None = None, notifier: Notifier | None = None) -> None:
+        self.m = manager
+        self.store = manager.store
+        self.cfg = manager.config.section("dispatch")
+        self.project = project
+        self.holder = holder or new_holder_id()
+        self.hooks = HookRunner(self.store, manager.config.section("hooks"))
+        self.notifier = notifier
+        self._worked: set[str] = set()       # sessions seen busy at least once
+        self._idle_since: dict[str, float] = {}
+        self._stale: set[str] = set()
+        self._rules = [dict(r, _re=re.compile(r["title"]) if "title" in r else None)
+                       for r in self.cfg["rules"]]
+
+    # ------------------------------------------------------------------ lease
+    @property
+    def ttl(self) -> float:
+        return max(5.0, 5 * float(self.cfg["poll_interval"]))
+
+    def acquire(self) -> bool:
+        if self.store.acquire_lease(LEASE, self.holder, self.ttl):
+            return True
+        other = self.store.lease_holder(LEASE)
+        if other and _holder_dead(other):
+            self.store.release_lease(LEASE, other)
+            return self.store.acquire_lease(LEASE, self.holder, self.ttl)
+        return False
+
+    def release(self) -> None:
+        self.store.release_lease(LEASE, self.holder)
+
+    # ------------------------------------------------------------------ one pass
+    def tick(self) -> TickResult:
+        if not self.acquire():
+            return TickResult(leader=False)
+        self.hooks.start_cursor_at_end()
+        if self.store.kv_get(NOTIFY_CURSOR) is None:
+            self.store.kv_set(NOTIFY_CURSOR, str(self.store.last_event_id()))
+        result = TickResult(leader=True)
+        self.m.reconcile()
+        self._finish_runs(result)
+        self._dispatch(result)
+        self.hooks.run_pending()
+        self._notify()
+        return result
+
+    def _dispatched_live(self) -> list[Session]:
+        return [s for s in self.store.list_sessions(states=list(LIVE_STATES)) if s.autonomous]
+
+    # ------------------------------------------------------------------ completion
+    def _unjudged(self) -> list[Session]:
+        """Dispatched runs without an outcome yet: live ones, and ones that ended while no
+        dispatcher was looking (or that another observer marked exited first)."""
+        return [s for s in self.store.list_sessions(states=[*LIVE_STATES, SessionState.EXITED])
+                if s.autonomous and s.outcome is None]
+
+    def _finish_runs(self, result: TickResult) -> None:
+        now = time.monotonic()
+        for s in self._unjudged():
+            view = self.m.observe(s.id)
+            s = view.session
+            task = self._task(s.task_key)
+            if task is None:  # deleted under the agent: nothing to report to
+                self.m.stop(s.id)
+                continue
+            if task.status in (Status.DONE, Status.IN_REVIEW):
+                # the agent reported completion itself (planeai task done / review)
+                self._complete(s, task, result, reported=True)
+                continue
+            if view.status is AgentStatus.EXITED:
+                if s.exit_code == 0:
+                    self._complete(s, task, result, reported=False)
+                else:
+                    why = ("session lost" if s.exit_code is None
+                           else f"agent exited with code {s.exit_code}")
+                    self._fail(s, task, why, result)
+                continue
+            if view.status is AgentStatus.BUSY:
+                self._worked.add(s.id)
+                self._idle_since.pop(s.id, None)
+                since = view.snapshot.seconds_since_output if view.snapshot else None
+                if since is not None and since >= float(self.cfg["stale_after"]):
+                    if s.id not in self._stale:
+                        self._stale.add(s.id)
+                        self.store.append_event("dispatch.stale", project_id=s.project_id,
+                                                task_key=s.task_key, session_id=s.id,
+                                                data={"silent_seconds": round(since)})
+                else:
+                    self._stale.discard(s.id)
+            elif view.status is AgentStatus.IDLE:
+                self._idle_since.setdefault(s.id, now)
+                limit = float(self.cfg["idle_complete_after"])
+                if limit > 0 and s.id in self._worked and now - self._idle_since[s.id] >= limit:
+                    self._complete(s, task, result, reported=False, idle=True)
+
+    def _complete(self, s: Session, task: Task, result: TickResult, *, reported: bool,
+                  idle: bool = False) -> None:
+        if s.state in LIVE_STATES:
+            s = self.m.stop(s.id)
+        target = Status(self.cfg["on_success"])
+        with self.store.write():
+            self.store.update_session(s.id, outcome="success")
+            if task.status not in (Status.DONE, Status.IN_REVIEW):
+                self.store.set_status(task.key, target, reason=f"session {s.name} finished")
+            how = "reported" if reported else ("idle" if idle else "exit 0")
+            self.store.append_event("dispatch.completed", project_id=s.project_id,
+                                    task_key=task.key, session_id=s.id,
+                                    data={"how": how, "exit_code": s.exit_code})
+        result.completed.append(task.key)
+        self._forget(s.id)
+
+    def _fail(self, s: Session, task: Task, reason: str, result: TickResult) -> None:
+        hold = task.failures + 1 > int(self.cfg["max_retries"])
+        with self.store.write():
+            self.store.update_session(s.id, outcome="failure")
+            self.store.record_failure(task.key, reason, hold=hold)
+            self.store.append_event("dispatch.failed", project_id=s.project_id, task_key=task.key,
+                                    session_id=s.id, data={"reason": reason, "held": hold,
+                                                           "exit_code": s.exit_code})
+        result.failed.append(task.key)
+        self._forget(s.id)
+
+    def _forget(self, session_id: str) -> None:
+        self._worked.discard(session_id)
+        self._idle_since.pop(session_id, None)
+        self._stale.discard(session_id)
+
+    def _task(self, key: str | None) -> Task | None:
+        if not key:
+            return None
+        try:
+            return self.store.get_task(key)
+        except PlaneaiError:
+            return None
+
+    # ------------------------------------------------------------------ dispatch
+    def choose_agent(self, task: Task, project: Project) -> str:
+        if task.provider:
+            return task.provider
+        for rule in self._rules:
+            if "project" in rule and rule["project"] not in (project.name, project.key_prefix):
+                continue
+            if "min_priority" in rule and task.priority < rule["min_priority"]:
+                continue
+            if rule["_re"] is not None and not rule["_re"].search(task.title):
+                continue
+            if "parent" in rule and task.parent_key != rule["parent"].upper():
+                continue
+            return rule["provider"]
+        return self.m.registry(project).default(self.m.config["defaults.provider"])
+
+    def candidates(self) -> list[Task]:
+        projects = [self.project] if self.project else self.store.list_projects()
+        tasks = self.store.list_tasks(project_ids=[p.id for p in projects],
+                                      statuses=[Status.TODO])
+        live = {s.task_key for s in self.store.list_sessions(states=list(LIVE_STATES))}
+        return [t for t in ready_queue(tasks) if t.key not in live]
+
+    def _dispatch(self, result: TickResult) -> None:
+        running = self._dispatched_live()
+        result.running = len(running)
+        queue = self.candidates()
+        result.ready = len(queue)
+        free = int(self.cfg["max_sessions"]) - len(running)
+        if free <= 0 or not queue:
+            return
+        per_project: dict[str, int] = {}
+        per_provider: dict[str, int] = {}
+        for s in running:
+            per_project[s.project_name] = per_project.get(s.project_name, 0) + 1
+            per_provider[s.provider] = per_provider.get(s.provider, 0) + 1
+        project_max = self.cfg["per_project"]
+        provider_max = self.cfg["per_provider"]
+        backend = self.cfg["backend"] or self.m.config["defaults.backend"]
+        for task in queue:
+            if free <= 0:
+                break
+            project = self.store.get_project_by_id(task.project_id)
+            if project.name in project_max and per_project.get(project.name, 0) >= project_max[project.name]:
+                continue
+            try:
+                agent = self.choose_agent(task, project)
+                provider, _ = self.m.resolve_agent(agent, project, task)
+            except PlaneaiError as e:
+                self._start_failed(task, str(e))
+                continue
+            if provider.name in provider_max and per_provider.get(provider.name, 0) >= provider_max[provider.name]:
+                continue
+            self.store.append_event("dispatch.dispatched", project_id=task.project_id,
+                                    task_key=task.key, data={"agent": agent,
+                                                             "priority": task.priority})
+            try:
+                self.m.start(task_key=task.key, agent=agent, backend=backend,
+                             yolo=bool(self.cfg["yolo"]), autonomous=True)
+            except PlaneaiError as e:
+                self._start_failed(task, str(e))
+                continue
+            free -= 1
+            per_project[project.name] = per_project.get(project.name, 0) + 1
+            per_provider[provider.name] = per_provider.get(provider.name, 0) + 1
+            result.dispatched.append(task.key)
+
+    def _start_failed(self, task: Task, reason: str) -> None:
+        hold = task.failures + 1 > int(self.cfg["max_retries"])
+        with self.store.write():
+            self.store.record_failure(task.key, f"could not start: {reason}", hold=hold)
+            self.store.append_event("dispatch.failed", project_id=task.project_id,
+                                    task_key=task.key, data={"reason": reason, "held": hold})
+
+    # ------------------------------------------------------------------ notify
+    def _notify(self) -> None:
+        if self.notifier is None:
+            return
+        after = int(self.store.kv_get(NOTIFY_CURSOR, "0") or 0)
+        events = self.store.events(after=after, limit=500)
+        for e in events:
+            self.notifier.handle(e)
+        if events:
+            self.store.kv_set(NOTIFY_CURSOR, str(events[-1].id))
+
+    # ------------------------------------------------------------------ loop
+    def idle(self) -> bool:
+        return not self._dispatched_live() and not self.candidates()
+
+    def run(self, *, once: bool = False, exit_when_idle: bool = False,
+            stop: threading.Event | None = None, on_tick=None) -> None:
+        stop = stop or threading.Event()
+        poll = float(self.cfg["poll_interval"])
+        try:
+            while not stop.is_set():
+                result = self.tick()
+                if on_tick:
+                    on_tick(result)
+                if once or (exit_when_idle and result.leader and self.idle()):
+                    return
+                # sleep until the next poll, waking early when the event log moves
+                # (a task added or finished elsewhere is picked up within ~0.1 s)
+                mark = self.store.last_event_id()
+                deadline = time.monotonic() + poll
+                while not stop.is_set() and time.monotonic() < deadline:
+                    if stop.wait(min(0.1, poll)):
+                        break
+                    if self.store.last_event_id() != mark:
+                        break
+        finally:
+            self.release()

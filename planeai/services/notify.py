@@ -1,0 +1,73 @@
+"""Tell the person when something needs them: desktop notification, else the terminal bell.
+
+The app also shows a toast for the same events (it reads the event log itself).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+
+from planeai.core.models import Event
+
+TITLES = {
+    "needs_input": "{task} needs input",
+    "completed": "{task} finished",
+    "failed": "{task} failed",
+    "stale": "{task} looks stuck",
+    "idle": "{task} is idle",
+    "busy": "{task} is working",
+}
+
+
+def notification_for(e: Event) -> str | None:
+    """The notify event name for a log event, if it is one."""
+    if e.kind == "session.status":
+        return e.data.get("to")
+    if e.kind in ("dispatch.completed", "dispatch.failed", "dispatch.stale"):
+        return e.kind.split(".", 1)[1]
+    return None
+
+
+def message(name: str, e: Event) -> str:
+    who = e.task_key or (e.data.get("name") if e.data else None) or "a session"
+    text = TITLES.get(name, name).format(task=who)
+    if name == "failed" and e.data.get("reason"):
+        text += f": {e.data['reason']}"
+    return text
+
+
+class Notifier:
+    def __init__(self, config: dict, *, out=None) -> None:
+        self.events = set(config.get("events", []))
+        self.desktop = bool(config.get("desktop", True))
+        self.bell = bool(config.get("bell", True))
+        self.out = out
+
+    def desktop_available(self) -> bool:
+        return bool(shutil.which("notify-send") and (
+            os.environ.get("DBUS_SESSION_BUS_ADDRESS") or os.environ.get("DISPLAY")
+            or os.environ.get("WAYLAND_DISPLAY")))
+
+    def handle(self, e: Event) -> str | None:
+        """Notify for one event; returns the text when it notified."""
+        name = notification_for(e)
+        if name is None or name not in self.events:
+            return None
+        text = message(name, e)
+        shown = False
+        if self.desktop and self.desktop_available():
+            try:
+                r = subprocess.run(["notify-send", "--app-name=planeai", "planeai", text],
+                                   timeout=5, capture_output=True)
+                shown = r.returncode == 0
+            except (OSError, subprocess.TimeoutExpired):
+                shown = False
+        out = self.out or sys.stdout
+        if not shown and self.bell and out.isatty():
+            out.write("\a")
+        out.write(f"planeai: {text}\n")
+        out.flush()
+        return text

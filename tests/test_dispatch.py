@@ -1,0 +1,274 @@
+"""The dispatcher on real sessions: order, slots, blockers, completion, failure, hooks, lease."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from conftest import retry_until
+
+from planeai import config as config_mod
+from planeai.core.models import Status
+from planeai.paths import locations
+from planeai.services import tasks as task_svc
+from planeai.services.context import open_store
+from planeai.services.dispatch import Dispatcher
+from planeai.services.projects import add_project
+from planeai.services.sessions import SessionManager
+
+AGENT = Path(__file__).parent / "support" / "scripted_agent.py"
+
+
+@pytest.fixture
+def project(repo):
+    pdir = repo / ".planeai" / "providers"
+    pdir.mkdir(parents=True)
+    (pdir / "scripted.toml").write_text(
+        'name = "scripted"\nbinary = "python3"\n'
+        f'command = ["{sys.executable}", "{AGENT}", "{{task.key}}"]\n'
+        '[status]\nbusy = ["esc to interrupt"]\nidle = ["^> ?\\\\Z"]\n')
+    with open_store() as s:
+        p, _ = add_project(s, repo)
+    return p
+
+
+@pytest.fixture
+def agent_log(tmp_path):
+    return tmp_path / "agent.log"
+
+
+def make_manager(agent_log: Path, tmp_path: Path, **dispatch) -> SessionManager:
+    locs = locations()
+    cfg = config_mod.load(user_file=None, env={})
+    cfg.data["defaults"]["provider"] = "scripted"
+    cfg.data["dispatch"].update({"poll_interval": 0.1, "backend": "local", **dispatch})
+    home = tmp_path / "user-home"
+    home.mkdir(exist_ok=True)
+    env = {**os.environ, "HOME": str(home), "SCRIPTED_AGENT_LOG": str(agent_log)}
+    return SessionManager(open_store(locs), cfg, locs, env=env)
+
+
+def add(title: str, description: str, **kw) -> str:
+    with open_store() as s:
+        return task_svc.add_task(s, s.list_projects()[0], title, description=description,
+                                 **kw).key
+
+
+def run_until(d: Dispatcher, cond, timeout=60.0):
+    stop = threading.Event()
+    t = threading.Thread(target=d.run, kwargs={"stop": stop}, daemon=True)
+    t.start()
+    try:
+        retry_until(cond, timeout=timeout, interval=0.05, message="the dispatcher")
+    finally:
+        stop.set()
+        t.join(20)
+
+
+def max_concurrency(log: Path) -> int:
+    running, top = 0, 0
+    for line in sorted(log.read_text().splitlines(), key=lambda ln: float(ln.split()[0])):
+        running += 1 if line.split()[1] == "start" else -1
+        top = max(top, running)
+    return top
+
+
+def test_priorities_blockers_and_slots(project, agent_log, tmp_path):
+    hook_out = tmp_path / "hooks.jsonl"
+    keys = {}
+    keys["low"] = add("low", "sleep 0.5\nwrite low.txt\ndone", priority=1)
+    keys["top"] = add("top", "sleep 0.5\nwrite top.txt\ndone", priority=9)
+    keys["mid"] = add("mid", "sleep 0.5\nwrite mid.txt\ndone", priority=5)
+    keys["blocker"] = add("blocker", "sleep 0.5\nwrite blocker.txt\ndone", priority=2)
+    keys["blocked"] = add("blocked", "write blocked.txt\ndone", priority=8,
+                          blocked_by=[keys["blocker"]])
+    m = make_manager(agent_log, tmp_path, max_sessions=2)
+    dump = (f"{sys.executable} -c \"import json,os;print(json.dumps({{k:v for k,v in "
+            f"os.environ.items() if k.startswith('PLANEAI_')}}))\" >> {hook_out}")
+    for hook in ("task_dispatched", "session_started", "completed", "task_moved"):
+        m.config.data["hooks"][hook] = [dump]
+    d = Dispatcher(m)
+
+    def all_done():
+        return all(m.store.get_task(k).status is Status.DONE for k in keys.values())
+
+    try:
+        run_until(d, all_done)
+        d.tick()  # the last pass runs the hooks of the final completions
+    finally:
+        m.close()
+    with open_store() as s:
+        events = s.events(limit=10_000)
+    order = [e.task_key for e in events if e.kind == "dispatch.dispatched"]
+    assert sorted(order) == sorted(keys.values())  # each exactly once
+    # highest priority first; the blocked task (P8) waits for its blocker (P2)
+    assert order[:2] == [keys["top"], keys["mid"]]
+    assert order.index(keys["blocked"]) > order.index(keys["blocker"])
+    first_done = [e.task_key for e in events if e.kind == "task.moved"
+                  and e.data.get("to") == "done"]
+    assert first_done.index(keys["blocker"]) < order.index(keys["blocked"]) + 99
+    blocker_done_event = next(e.id for e in events if e.kind == "task.moved"
+                              and e.task_key == keys["blocker"] and e.data["to"] == "done")
+    blocked_dispatch_event = next(e.id for e in events if e.kind == "dispatch.dispatched"
+                                  and e.task_key == keys["blocked"])
+    assert blocker_done_event < blocked_dispatch_event
+    assert max_concurrency(agent_log) <= 2
+    # every branch holds its agent's commit
+    for name, key in keys.items():
+        log = subprocess.run(["git", "-C", project.path, "log", "--format=%s",
+                              f"main..planeai/{key}-{name}"], capture_output=True, text=True,
+                             check=True).stdout.split("\n")
+        assert f"{key}: {name}.txt" in log
+    # hooks: once per transition, with the right env
+    fired = [json.loads(line) for line in hook_out.read_text().splitlines()]
+    dispatched = [f for f in fired if f["PLANEAI_EVENT"] == "task_dispatched"]
+    assert sorted(f["PLANEAI_TASK_KEY"] for f in dispatched) == sorted(keys.values())
+    started = [f for f in fired if f["PLANEAI_EVENT"] == "session_started"]
+    assert len(started) == 5 and all(f["PLANEAI_WORKTREE"].endswith(f["PLANEAI_TASK_KEY"])
+                                     for f in started)
+    assert all(f["PLANEAI_BRANCH"].startswith(f"planeai/{f['PLANEAI_TASK_KEY']}-")
+               for f in started)
+    completed = [f for f in fired if f["PLANEAI_EVENT"] == "completed"]
+    assert sorted(f["PLANEAI_TASK_KEY"] for f in completed) == sorted(keys.values())
+    moved_done = [f for f in fired if f["PLANEAI_EVENT"] == "task_moved"
+                  and f["PLANEAI_TASK_STATUS"] == "done"]
+    assert sorted(f["PLANEAI_TASK_KEY"] for f in moved_done) == sorted(keys.values())
+    ids = [f["PLANEAI_EVENT_ID"] + f["PLANEAI_EVENT"] for f in fired]
+    assert len(ids) == len(set(ids))  # no event fired its hook twice
+
+
+def test_failure_retries_then_hold(project, agent_log, tmp_path):
+    key = add("flaky", "exit 3")
+    m = make_manager(agent_log, tmp_path, max_retries=1)
+    d = Dispatcher(m)
+    try:
+        run_until(d, lambda: m.store.get_task(key).held)
+    finally:
+        m.close()
+    t = m.store.get_task(key)
+    assert t.status is Status.TODO and t.failures == 2 and t.held and not t.ready
+    assert t.last_failure == "agent exited with code 3"
+    with open_store() as s:
+        failed = [e for e in s.events(task_key=key) if e.kind == "dispatch.failed"]
+        assert [e.data["held"] for e in failed] == [False, True]
+        # a person moving it back to todo releases the hold
+        task_svc.move(s, key, "in_progress")
+        task_svc.move(s, key, "todo")
+        assert s.get_task(key).ready
+
+
+def test_exit_zero_is_success_to_in_review(project, agent_log, tmp_path):
+    key = add("quick", "write q.txt\nexit 0")
+    m = make_manager(agent_log, tmp_path, on_success="in_review")
+    d = Dispatcher(m)
+    try:
+        run_until(d, lambda: m.store.get_task(key).status is Status.IN_REVIEW)
+    finally:
+        m.close()
+    s = m.store.sessions_for_task(key)[0]
+    assert s.outcome == "success" and s.exit_code == 0
+
+
+def test_idle_after_working_completes(project, agent_log, tmp_path):
+    key = add("chatty", "sleep 0.6\nwrite c.txt")  # works, then waits at its prompt
+    m = make_manager(agent_log, tmp_path, idle_complete_after=0.5)
+    d = Dispatcher(m)
+    try:
+        run_until(d, lambda: m.store.get_task(key).status is Status.DONE)
+    finally:
+        m.close()
+    ev = [e for e in m.store.events(task_key=key) if e.kind == "dispatch.completed"]
+    assert ev and ev[0].data["how"] == "idle"
+
+
+def test_stale_busy_session_is_flagged_once(project, agent_log, tmp_path, capsys):
+    from planeai.services.notify import Notifier
+
+    key = add("stuck", "silent-busy")
+    m = make_manager(agent_log, tmp_path, stale_after=1.0)
+    d = Dispatcher(m, notifier=Notifier({"events": ["stale"], "desktop": False, "bell": False}))
+    try:
+        run_until(d, lambda: any(e.kind == "dispatch.stale"
+                                 for e in m.store.events(task_key=key)))
+        for _ in range(5):
+            d.tick()
+    finally:
+        m.close()
+    assert [e.kind for e in m.store.events(task_key=key)].count("dispatch.stale") == 1
+    assert f"planeai: {key} looks stuck" in capsys.readouterr().out
+
+
+def test_one_dispatcher_per_store(project, agent_log, tmp_path):
+    add("x", "idle")
+    m1 = make_manager(agent_log, tmp_path)
+    m2 = make_manager(agent_log, tmp_path)
+    d1, d2 = Dispatcher(m1), Dispatcher(m2)
+    try:
+        assert d1.tick().leader
+        r2 = d2.tick()
+        assert not r2.leader and r2.dispatched == []
+        d1.release()
+        assert d2.tick().leader
+        assert not d1.tick().leader
+    finally:
+        m1.close()
+        m2.close()
+
+
+def test_per_project_and_provider_limits_and_rules(project, agent_log, tmp_path):
+    for i in range(4):
+        add(f"t{i}", "idle", priority=i)
+    docs = add("Update the docs", "idle", priority=10)
+    m = make_manager(agent_log, tmp_path, max_sessions=4, per_provider={"scripted": 2},
+                     rules=[{"title": "(?i)docs", "provider": "shell"}])
+    d = Dispatcher(m)
+    try:
+        r = d.tick()
+        agents = {s.task_key: s.provider for s in m.store.list_sessions()}
+        assert agents[docs] == "shell"
+        assert sorted(agents.values()) == ["scripted", "scripted", "shell"]
+        assert len(r.dispatched) == 3  # the scripted provider is capped at 2
+        m.config.data["dispatch"]["per_project"] = {"planeai": 3}
+        assert d.tick().dispatched == []
+    finally:
+        m.close()
+
+
+def test_hooks_get_values_in_env_only_and_a_hanging_hook_is_killed(project, agent_log,
+                                                                    tmp_path):
+    canary = tmp_path / "CANARY"
+    out = tmp_path / "title.txt"
+    key = add(f"$(touch {canary}) `touch {canary}`", "exit 0")
+    m = make_manager(agent_log, tmp_path)
+    m.config.data["hooks"]["task_dispatched"] = [f'printf %s "$PLANEAI_TASK_TITLE" > {out}',
+                                                 "sleep 30"]
+    m.config.data["hooks"]["timeout"] = 1.0
+    d = Dispatcher(m)
+    try:
+        run_until(d, lambda: m.store.get_task(key).status is Status.DONE, timeout=60)
+    finally:
+        m.close()
+    assert out.read_text() == f"$(touch {canary}) `touch {canary}`"
+    assert not canary.exists()
+    failed = [e for e in m.store.events(limit=10_000) if e.kind == "hook.failed"]
+    assert failed and failed[0].data["timed_out"] and failed[0].data["command"] == "sleep 30"
+
+
+def test_unknown_provider_fails_the_task_without_stopping_the_loop(project, agent_log,
+                                                                   tmp_path):
+    bad = add("bad", "idle", provider="nosuch")
+    good = add("good", "write g.txt\ndone")
+    m = make_manager(agent_log, tmp_path, max_retries=0)
+    d = Dispatcher(m)
+    try:
+        run_until(d, lambda: m.store.get_task(good).status is Status.DONE)
+    finally:
+        m.close()
+    t = m.store.get_task(bad)
+    assert t.held and "unknown agent 'nosuch'" in t.last_failure
