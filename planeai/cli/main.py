@@ -190,6 +190,22 @@ def build_parser() -> argparse.ArgumentParser:
              "is it running, its pid, socket, clients and sessions (exit 3: not running)")
     p.add_argument("--json", action="store_true")
 
+    # ---- dispatch
+    disp = sub.add_parser("dispatch", help="feed ready tasks to agents automatically")
+    dsub = disp.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True,
+                               parser_class=_Parser)
+    p = _cmd(dsub, "run", "dispatch:run",
+             "run the dispatcher here: poll, dispatch, reconcile, notify")
+    p.add_argument("--once", action="store_true", help="one pass, then exit")
+    p.add_argument("--exit-when-idle", action="store_true",
+                   help="exit once no task is ready and no dispatched session runs")
+    p.add_argument("--project", metavar="P", help="only this project's tasks")
+    p.add_argument("--max-sessions", type=int, metavar="N", help="override dispatch.max_sessions")
+    p.add_argument("--backend", choices=["local", "tmux", "daemon"],
+                   help="override dispatch.backend")
+    p = _cmd(dsub, "status", "dispatch:status", "who dispatches, slots in use, the queue")
+    p.add_argument("--json", action="store_true")
+
     # ---- misc
     p = _cmd(sub, "doctor", "doctor:run",
              "show where planeai keeps things and which tools it finds")
