@@ -272,3 +272,78 @@ def test_unknown_provider_fails_the_task_without_stopping_the_loop(project, agen
         m.close()
     t = m.store.get_task(bad)
     assert t.held and "unknown agent 'nosuch'" in t.last_failure
+
+
+@pytest.mark.skipif(not __import__("shutil").which("tmux"), reason="tmux not installed")
+def test_dispatcher_killed_mid_run_resumes_without_double_dispatch(project, agent_log, tmp_path,
+                                                                   planeai_home):
+    import secrets
+    import shutil
+    import signal
+
+    socket = f"pd-{secrets.token_hex(4)}"
+    tmux_tmp = Path("/tmp") / f"pd-{secrets.token_hex(3)}"
+    tmux_tmp.mkdir()
+    cfg = tmp_path / "planeai.toml"
+    cfg.write_text(f'[defaults]\nprovider = "scripted"\n[tmux]\nsocket = "{socket}"\n'
+                   '[dispatch]\nbackend = "tmux"\nmax_sessions = 2\npoll_interval = 0.2\n')
+    home = tmp_path / "user-home"
+    home.mkdir()
+    env = {**os.environ, "PLANEAI_CONFIG": str(cfg), "TMUX_TMPDIR": str(tmux_tmp),
+           "HOME": str(home), "SCRIPTED_AGENT_LOG": str(agent_log)}
+    keys = [add(f"job {i}", f"sleep 2\nwrite job{i}.txt\ndone", priority=10 - i)
+            for i in range(4)]
+    cmd = [sys.executable, "-m", "planeai.cli.main", "dispatch", "run"]
+
+    def dispatched() -> list[str]:
+        with open_store() as s:
+            return [e.task_key for e in s.events(limit=10_000) if e.kind == "dispatch.dispatched"]
+
+    try:
+        first = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        def started() -> int:
+            with open_store() as s:
+                return sum(e.kind == "session.started" for e in s.events(limit=10_000))
+
+        retry_until(lambda: started() == 2, timeout=60, message="two agents running")
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+        # its agents keep running on tmux while no dispatcher exists
+        ls = subprocess.run(["tmux", "-L", socket, "list-sessions", "-F", "#{session_name}"],
+                            env=env, capture_output=True, text=True).stdout.split()
+        assert sorted(n for n in ls if n != "__planeai_ctl") == sorted(keys[:2])
+        second = subprocess.run(cmd + ["--exit-when-idle"], env=env, capture_output=True,
+                                text=True, timeout=180)
+        assert second.returncode == 0, second.stderr
+        with open_store() as s:
+            assert all(s.get_task(k).status is Status.DONE for k in keys)
+            events = s.events(limit=10_000)
+        per_task = {k: [e.kind for e in events if e.task_key == k] for k in keys}
+        for k in keys:
+            assert per_task[k].count("dispatch.dispatched") == 1, (k, per_task[k])
+            # re-adopted, not restarted: one start per task
+            assert per_task[k].count("session.started") == 1, (k, per_task[k])
+            assert per_task[k].count("dispatch.completed") == 1
+        assert max_concurrency(agent_log) <= 2
+        # the first two finished under the second dispatcher, which never started them
+        assert "completed PLA-1" in second.stdout and "dispatched PLA-1" not in second.stdout
+    finally:
+        subprocess.run(["tmux", "-L", socket, "kill-server"], env=env, capture_output=True)
+        shutil.rmtree(tmux_tmp, ignore_errors=True)
+
+
+def test_interrupted_start_requeues_without_a_failure(project, agent_log, tmp_path):
+    key = add("interrupted", "write i.txt\ndone")
+    m = make_manager(agent_log, tmp_path)
+    # what a crash between writing the session row and spawning leaves behind
+    m.store.add_session(id="dead0001", name=key, project=m.store.list_projects()[0],
+                        task_key=key, provider="scripted", variant=None, backend="local",
+                        worktree=None, branch=None, autonomous=True, argv=["x"])
+    d = Dispatcher(m)
+    try:
+        run_until(d, lambda: m.store.get_task(key).status is Status.DONE)
+    finally:
+        m.close()
+    t = m.store.get_task(key)
+    assert t.failures == 0 and not t.held
+    assert m.store.get_session("dead0001").outcome == "aborted"

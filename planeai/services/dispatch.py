@@ -135,6 +135,14 @@ class Dispatcher:
                 # the agent reported completion itself (planeai task done / review)
                 self._complete(s, task, result, reported=True)
                 continue
+            if view.status is AgentStatus.EXITED and s.pid is None:
+                # the dispatcher died between writing the session and starting its process:
+                # the agent never ran, so this is no failure of the task; queue it again
+                self.store.update_session(s.id, outcome="aborted", event="dispatch.aborted",
+                                          event_data={"reason": "start interrupted"})
+                if task.status is Status.IN_PROGRESS:
+                    self.store.set_status(task.key, Status.TODO, reason="start interrupted")
+                continue
             if view.status is AgentStatus.EXITED:
                 if s.exit_code == 0:
                     self._complete(s, task, result, reported=False)
