@@ -98,7 +98,11 @@ def claude_env(
     (home / ".claude.json").write_text(json.dumps(config, indent=2))
     settings = home / ".claude" / "settings.json"
     if not settings.exists():
-        settings.write_text(json.dumps({"autoUpdates": False}, indent=2))
+        # The CLI migrates bypassPermissionsModeAccepted (above) into this setting on first
+        # start; several agents starting at once race on that migration and one of them shows
+        # the bypass-mode consent dialog. Writing the migrated form up front avoids the race.
+        settings.write_text(json.dumps({"autoUpdates": False,
+                                        "skipDangerousModePermissionPrompt": True}, indent=2))
 
     env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "TERM", "TZ", "USER", "LOGNAME", "SHELL")}
     env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
