@@ -50,8 +50,14 @@ def locations(env: dict[str, str] | os._Environ[str] | None = None) -> Locations
         return Locations(root / "config", root / "data", root / "state", root / "run")
     import platformdirs  # only when no PLANEAI_HOME: saves a few ms on the hot path
 
+    import warnings
+
     dirs = platformdirs.PlatformDirs(APP, appauthor=False)
-    runtime = Path(dirs.user_runtime_dir)
+    with warnings.catch_warnings():
+        # no XDG_RUNTIME_DIR (ssh, containers): platformdirs falls back to /tmp/runtime-UID
+        # and warns on every call; the fallback is fine (we create it 0700)
+        warnings.simplefilter("ignore")
+        runtime = Path(dirs.user_runtime_dir)
     return Locations(
         Path(dirs.user_config_dir),
         Path(dirs.user_data_dir),

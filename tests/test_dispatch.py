@@ -347,3 +347,84 @@ def test_interrupted_start_requeues_without_a_failure(project, agent_log, tmp_pa
     t = m.store.get_task(key)
     assert t.failures == 0 and not t.held
     assert m.store.get_session("dead0001").outcome == "aborted"
+
+
+def test_agent_subtasks_run_and_parent_finishes_after_them(project, agent_log, tmp_path):
+    parent = add("Big job", "subtask Alpha part\nsubtask Beta part\ndone", priority=5)
+    m = make_manager(agent_log, tmp_path, max_sessions=2)
+    d = Dispatcher(m)
+    try:
+        run_until(d, lambda: m.store.get_task(parent).status is Status.DONE)
+    finally:
+        m.close()
+    kids = m.store.children(parent)
+    assert len(kids) == 2
+    for k in kids:
+        t = m.store.get_task(k)
+        assert t.parent_key == parent and t.project_name == "planeai"
+        assert t.status is Status.DONE
+    events = m.store.events(limit=10_000)
+    parent_done = next(e.id for e in events if e.kind == "task.moved"
+                       and e.task_key == parent and e.data["to"] == "done")
+    kids_done = [e.id for e in events if e.kind == "task.moved" and e.task_key in kids
+                 and e.data["to"] == "done"]
+    assert len(kids_done) == 2 and parent_done > max(kids_done)
+    waiting = [e for e in events if e.kind == "dispatch.waiting"]
+    assert waiting and sorted(waiting[0].data["subtasks"]) == sorted(kids)
+    # the parent never flickered to done before its subtasks were
+    assert [e.data["to"] for e in events if e.kind == "task.moved"
+            and e.task_key == parent] == ["in_progress", "done"]
+    # the parent ran once; each subtask ran once
+    assert [e.task_key for e in events if e.kind == "dispatch.dispatched"].count(parent) == 1
+
+
+def test_mention_in_task_picks_agent_and_skill_and_skill_timeout_bounds_it(project, agent_log,
+                                                                           tmp_path):
+    pdir = Path(project.path) / ".planeai"
+    (pdir / "providers" / "scripted2.toml").write_text(
+        (pdir / "providers" / "scripted.toml").read_text().replace('"scripted"', '"scripted2"')
+        + '[skills]\ndir = ".agent/skills"\n')
+    sk = pdir / "skills" / "quick"
+    sk.mkdir(parents=True)
+    (sk / "SKILL.md").write_text("---\nname: quick\ndescription: be quick\n"
+                                 "timeout_minutes: 0.02\n---\nHurry.\n")
+    key = add("Slow thing", "please @scripted2:quick\nsleep 30")
+    m = make_manager(agent_log, tmp_path, max_retries=0)
+    d = Dispatcher(m)
+    try:
+        run_until(d, lambda: m.store.get_task(key).held)
+    finally:
+        m.close()
+    s = m.store.sessions_for_task(key)[0]
+    assert s.provider == "scripted2" and s.skill == "quick"
+    wt = Path(s.worktree)
+    assert (wt / ".agent/skills/quick/SKILL.md").read_text().endswith("Hurry.\n")
+    assert (wt / ".agent/skills/planeai/SKILL.md").is_file()
+    assert subprocess.run(["git", "-C", str(wt), "status", "--porcelain"], capture_output=True,
+                          text=True, check=True).stdout == ""
+    assert "timed out after 0.02 minutes (skill quick)" in m.store.get_task(key).last_failure
+
+
+def test_twenty_sessions_add_subtasks_at_the_same_moment(project, agent_log, tmp_path):
+    from conftest import retry_until as wait
+
+    keys = [add(f"agent {i}", "idle") for i in range(20)]
+    m = make_manager(agent_log, tmp_path)
+    go = tmp_path / "GO"
+    try:
+        for k in keys:
+            m.start(task_key=k, agent="shell", backend="local", worktree=False)
+        for k in keys:
+            m.send(k, f"while [ ! -e {go} ]; do sleep 0.01; done; "
+                      f"planeai task add \"sub of $PLANEAI_TASK_KEY\" && echo ADDED-$((40+2))")
+        go.touch()  # all 20 go at once
+        # the typed command shows "ADDED-$((40+2))"; only the shell's output says ADDED-42
+        wait(lambda: all("ADDED-42" in "".join(m.observe(k).snapshot.lines) for k in keys),
+             timeout=120, message="20 subtasks added")
+    finally:
+        m.close()
+    subs = [t for t in m.store.list_tasks() if t.title.startswith("sub of ")]
+    assert len(subs) == 20 and len({t.key for t in subs}) == 20
+    assert {t.title for t in subs} == {f"sub of {k}" for k in keys}
+    assert all(t.parent_key == t.title.removeprefix("sub of ") for t in subs)
+    assert m.store.integrity_check() == "ok"

@@ -95,8 +95,21 @@ def send(args: argparse.Namespace) -> int:
         raise ValidationError("nothing to send: give TEXT or - for stdin")
 
     def go(m) -> int:
-        m.send(args.ref, text)
-        print(f"sent {len(text)} characters to {m.get(args.ref).name}")
+        from planeai.core.mentions import find_mentions
+        from planeai.services.mentions import resolve
+        from planeai.skills import prompt_text
+
+        s = m.get(args.ref)
+        project = m.store.get_project_by_id(s.project_id)
+        body = text
+        # @agent:skill mentions are checked; a named skill's instructions lead the prompt
+        resolved = [resolve(x, m.registry(project), m.skill_set(project))
+                    for x in find_mentions(text)]
+        picked = [r.skill for r in resolved if r.skill is not None]
+        if picked:
+            body = prompt_text(picked) + "\n\n" + text
+        m.send(s.id, body)
+        print(f"sent {len(body)} characters to {s.name}")
         return 0
 
     return _with(args, go)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 from planeai.cli.common import print_json, read_description, session_task_key, store, table
 from planeai.core.models import STATUS_ORDER, Task
@@ -156,7 +157,23 @@ def _own_key(args: argparse.Namespace) -> str:
 
 
 def done(args: argparse.Namespace) -> int:
-    return _move(_own_key(args), "done")
+    key = _own_key(args)
+    if key == session_task_key():
+        # the agent reporting its own task: with subtasks still open, the task stays in
+        # progress and is finished when they are (no done -> in_progress flicker)
+        with store() as s:
+            from planeai.core import validate
+
+            key = validate.normalize_key(key)
+            open_ = [k for k in s.children(key) if s.get_task(k).status.value != "done"]
+            if open_:
+                t = s.get_task(key)
+                s.append_event("task.done_requested", project_id=t.project_id, task_key=key,
+                               session_id=os.environ.get("PLANEAI_SESSION_ID"),
+                               data={"open_subtasks": open_})
+                print(f"{key} stays in progress until its subtasks {', '.join(open_)} are done")
+                return 0
+    return _move(key, "done")
 
 
 def review(args: argparse.Namespace) -> int:

@@ -190,6 +190,28 @@ def build_parser() -> argparse.ArgumentParser:
              "is it running, its pid, socket, clients and sessions (exit 3: not running)")
     p.add_argument("--json", action="store_true")
 
+    # ---- run: one prompt, N agents
+    p = _cmd(sub, "run", "run:run",
+             "send one prompt to several agents at once, each in its own worktree")
+    p.add_argument("prompt", help="the prompt; may contain @agent mentions")
+    p.add_argument("agents", nargs="*", metavar="@AGENT",
+                   help="@claude-opus @gemini-pro @claude:review ...")
+    p.add_argument("--task", metavar="KEY", help="run for this task (default: a new task)")
+    p.add_argument("--project", metavar="P")
+    p.add_argument("--backend", choices=["local", "tmux", "daemon"])
+    p.add_argument("--yolo", action="store_true")
+    p.add_argument("--json", action="store_true")
+
+    # ---- skill
+    sk = sub.add_parser("skill", help="skills agents can use")
+    ksub = sk.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True,
+                             parser_class=_Parser)
+    p = _cmd(ksub, "list", "skill:list", "list skills (project, user, bundled)")
+    p.add_argument("--json", action="store_true")
+    p = _cmd(ksub, "show", "skill:show", "show a skill's instructions")
+    p.add_argument("trigger")
+    p.add_argument("--json", action="store_true")
+
     # ---- dispatch
     disp = sub.add_parser("dispatch", help="feed ready tasks to agents automatically")
     dsub = disp.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True,

@@ -148,6 +148,7 @@ class Session:
     updated_at: str
     exited_at: str | None
     outcome: str | None = None   # success / failure, set when a dispatched run completes
+    skill: str | None = None
 
     @property
     def agent(self) -> str:
@@ -163,5 +164,5 @@ class Session:
             "agent_status": self.agent_status, "exit_code": self.exit_code, "pid": self.pid,
             "autonomous": self.autonomous, "argv": self.argv, "created_at": self.created_at,
             "updated_at": self.updated_at, "exited_at": self.exited_at,
-            "outcome": self.outcome,
+            "outcome": self.outcome, "skill": self.skill,
         }

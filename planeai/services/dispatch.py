@@ -46,6 +46,13 @@ class TickResult:
     ready: int = 0
 
 
+def _age(s: Session) -> float:
+    from datetime import datetime, timezone
+
+    started = datetime.fromisoformat(s.created_at)
+    return (datetime.now(timezone.utc) - started).total_seconds()
+
+
 def new_holder_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
@@ -107,6 +114,7 @@ class Dispatcher:
         result = TickResult(leader=True)
         self.m.reconcile()
         self._finish_runs(result)
+        self._finish_parents(result)
         self._dispatch(result)
         self.hooks.run_pending()
         self._notify()
@@ -131,7 +139,7 @@ class Dispatcher:
             if task is None:  # deleted under the agent: nothing to report to
                 self.m.stop(s.id)
                 continue
-            if task.status in (Status.DONE, Status.IN_REVIEW):
+            if task.status in (Status.DONE, Status.IN_REVIEW) or self._done_requested(s):
                 # the agent reported completion itself (planeai task done / review)
                 self._complete(s, task, result, reported=True)
                 continue
@@ -151,6 +159,12 @@ class Dispatcher:
                            else f"agent exited with code {s.exit_code}")
                     self._fail(s, task, why, result)
                 continue
+            limit = self._skill_timeout(s)
+            if limit and _age(s) > limit:
+                self.m.stop(s.id)
+                self._fail(self.store.get_session(s.id), task,
+                           f"timed out after {limit / 60:g} minutes (skill {s.skill})", result)
+                continue
             if view.status is AgentStatus.BUSY:
                 self._worked.add(s.id)
                 self._idle_since.pop(s.id, None)
@@ -169,21 +183,67 @@ class Dispatcher:
                 if limit > 0 and s.id in self._worked and now - self._idle_since[s.id] >= limit:
                     self._complete(s, task, result, reported=False, idle=True)
 
+    def _done_requested(self, s: Session) -> bool:
+        """`planeai task done` from inside this session while subtasks were open."""
+        return any(e.kind == "task.done_requested" and e.session_id == s.id
+                   for e in self.store.events(task_key=s.task_key, limit=10_000))
+
+    def _open_subtasks(self, key: str) -> list[str]:
+        return [k for k in self.store.children(key)
+                if self.store.get_task(k).status is not Status.DONE]
+
     def _complete(self, s: Session, task: Task, result: TickResult, *, reported: bool,
                   idle: bool = False) -> None:
         if s.state in LIVE_STATES:
             s = self.m.stop(s.id)
         target = Status(self.cfg["on_success"])
+        how = "reported" if reported else ("idle" if idle else "exit 0")
+        waiting = self._open_subtasks(task.key)
         with self.store.write():
             self.store.update_session(s.id, outcome="success")
-            if task.status not in (Status.DONE, Status.IN_REVIEW):
-                self.store.set_status(task.key, target, reason=f"session {s.name} finished")
-            how = "reported" if reported else ("idle" if idle else "exit 0")
-            self.store.append_event("dispatch.completed", project_id=s.project_id,
-                                    task_key=task.key, session_id=s.id,
-                                    data={"how": how, "exit_code": s.exit_code})
-        result.completed.append(task.key)
+            if waiting:
+                # the agent split its work: the task finishes when its subtasks have
+                if task.status is not Status.IN_PROGRESS:
+                    self.store.set_status(task.key, Status.IN_PROGRESS,
+                                          reason="waiting for subtasks " + ", ".join(waiting))
+                self.store.append_event("dispatch.waiting", project_id=s.project_id,
+                                        task_key=task.key, session_id=s.id,
+                                        data={"subtasks": waiting, "how": how})
+            else:
+                if task.status not in (Status.DONE, Status.IN_REVIEW):
+                    self.store.set_status(task.key, target, reason=f"session {s.name} finished")
+                self.store.append_event("dispatch.completed", project_id=s.project_id,
+                                        task_key=task.key, session_id=s.id,
+                                        data={"how": how, "exit_code": s.exit_code})
+        if not waiting:
+            result.completed.append(task.key)
         self._forget(s.id)
+
+    def _finish_parents(self, result: TickResult) -> None:
+        """Tasks whose own run succeeded and that waited for subtasks: done once those are."""
+        for key in self.store.task_keys_with_event("dispatch.waiting"):
+            task = self._task(key)
+            if task is None or task.status is not Status.IN_PROGRESS:
+                continue
+            if any(s.state in LIVE_STATES for s in self.store.sessions_for_task(key)):
+                continue
+            if self._open_subtasks(key):
+                continue
+            with self.store.write():
+                self.store.set_status(key, Status(self.cfg["on_success"]),
+                                      reason="its subtasks are done")
+                self.store.append_event("dispatch.completed", project_id=task.project_id,
+                                        task_key=key, data={"how": "subtasks"})
+            result.completed.append(key)
+
+    def _skill_timeout(self, s: Session) -> float | None:
+        if not s.skill:
+            return None
+        try:
+            project = self.store.get_project_by_id(s.project_id)
+            return self.m.skill_set(project).skills[s.skill].timeout_seconds
+        except (KeyError, PlaneaiError):
+            return None
 
     def _fail(self, s: Session, task: Task, reason: str, result: TickResult) -> None:
         hold = task.failures + 1 > int(self.cfg["max_retries"])
@@ -210,6 +270,38 @@ class Dispatcher:
             return None
 
     # ------------------------------------------------------------------ dispatch
+    def choose(self, task: Task, project: Project) -> tuple[str, str | None]:
+        """(agent, skill) for a task: its provider field, else an @mention in its title or
+        description (`@gemini-flash`, `@claude:review`, or a bare skill `@review` whose
+        default_provider applies), else the dispatch rules, else the default."""
+        from planeai.core.mentions import find_mentions
+
+        skill = None
+        registry = self.m.registry(project)
+        skills = self.m.skill_set(project)
+        mentioned = None
+        for mention in find_mentions(f"{task.title}\n{task.description}"):
+            if mention.provider in registry.providers:
+                try:
+                    registry.resolve(mention.agent)
+                except PlaneaiError:
+                    continue
+                if mention.skill and mention.skill in skills.skills:
+                    skill = mention.skill
+                mentioned = mention.agent
+                break
+            if mention.variant is None and mention.skill is None and \
+                    mention.provider in skills.skills:
+                skill = mention.provider
+                break
+        if task.provider:
+            return task.provider, skill
+        if mentioned:
+            return mentioned, skill
+        if skill and skills.skills[skill].default_provider:
+            return skills.skills[skill].default_provider, skill
+        return self.choose_agent(task, project), skill
+
     def choose_agent(self, task: Task, project: Project) -> str:
         if task.provider:
             return task.provider
@@ -255,7 +347,7 @@ class Dispatcher:
             if project.name in project_max and per_project.get(project.name, 0) >= project_max[project.name]:
                 continue
             try:
-                agent = self.choose_agent(task, project)
+                agent, skill = self.choose(task, project)
                 provider, _ = self.m.resolve_agent(agent, project, task)
             except PlaneaiError as e:
                 self._start_failed(task, str(e))
@@ -263,11 +355,11 @@ class Dispatcher:
             if provider.name in provider_max and per_provider.get(provider.name, 0) >= provider_max[provider.name]:
                 continue
             self.store.append_event("dispatch.dispatched", project_id=task.project_id,
-                                    task_key=task.key, data={"agent": agent,
+                                    task_key=task.key, data={"agent": agent, "skill": skill,
                                                              "priority": task.priority})
             try:
                 self.m.start(task_key=task.key, agent=agent, backend=backend,
-                             yolo=bool(self.cfg["yolo"]), autonomous=True)
+                             yolo=bool(self.cfg["yolo"]), autonomous=True, skill=skill)
             except PlaneaiError as e:
                 self._start_failed(task, str(e))
                 continue

@@ -51,6 +51,8 @@ class SessionManager:
         self._backends: dict[str, Backend] = dict(backends or {})
         self._registries: dict[str, Registry] = {}
         self._deliveries: list[threading.Thread] = []
+        self._names_lock = threading.Lock()
+        self._reserved: set[str] = set()
 
     # ------------------------------------------------------------------ plumbing
     def backend(self, kind: str) -> Backend:
@@ -100,13 +102,17 @@ class SessionManager:
         return reg.resolve(spec)
 
     def _unique_name(self, base: str) -> str:
-        taken = {s.name for s in self.store.list_sessions()}
-        if base not in taken:
-            return base
-        n = 2
-        while f"{base}-{n}" in taken:
-            n += 1
-        return f"{base}-{n}"
+        """PLA-1, then PLA-1-2, ...; reserved under a lock so parallel starts (planeai run
+        @a @b) in one process never pick the same name."""
+        with self._names_lock:
+            taken = {s.name for s in self.store.list_sessions()} | self._reserved
+            name = base
+            n = 2
+            while name in taken:
+                name = f"{base}-{n}"
+                n += 1
+            self._reserved.add(name)
+            return name
 
     def _worktrees_root(self) -> Path:
         root = self.config["worktrees.root"]
@@ -158,6 +164,7 @@ class SessionManager:
         yolo: bool = False,
         prompt: str | None = None,
         autonomous: bool = False,
+        skill: str | None = None,
         cols: int = 120,
         rows: int = 40,
     ) -> Session:
@@ -185,9 +192,20 @@ class SessionManager:
             cwd, branch = str(w.path), w.branch
 
         values = self._template_values(task, project, cwd, s_id, branch)
+        skills = self._session_skills(project, skill)
+        if skills and (worktree and task is not None):
+            from planeai.skills import install
+
+            install(skills, cwd, skills_dir=provider.skills_dir,
+                    instructions_file=provider.instructions_file)
+        from planeai.skills import prompt_text
+
+        values["skills"] = prompt_text(skills)
         if autonomous and prompt is None:
-            skills_text = values.get("skills") or ""
-            prompt = provider.autonomous_prompt({**values, "skills": skills_text})
+            prompt = provider.autonomous_prompt(values)
+        elif prompt is not None and skill is not None:
+            # an interactive session started for a skill: its instructions lead the prompt
+            prompt = prompt_text([s for s in skills if s.trigger == skill]) + "\n\n" + prompt
         argv, deferred = self._argv(provider, variant, values, prompt, s_id, yolo)
         env = self._session_env(s_id, project, task, cwd, provider, yolo)
         binary = shutil.which(argv[0], path=env.get("PATH"))
@@ -198,7 +216,7 @@ class SessionManager:
             id=s_id, name=name, project=project, task_key=task.key if task else None,
             provider=provider.name, variant=variant.name if variant else None, backend=kind,
             worktree=cwd if worktree and task else None, branch=branch,
-            autonomous=autonomous, argv=argv)
+            autonomous=autonomous, argv=argv, skill=skill)
         try:
             info = be.spawn(SpawnSpec(name, argv, cwd, env, cols, rows))
         except BackendError as e:
@@ -226,6 +244,21 @@ class SessionManager:
         deadline = time.monotonic() + timeout
         for t in self._deliveries:
             t.join(max(0.0, deadline - time.monotonic()))
+
+    def skill_set(self, project: Project | None):
+        from planeai.skills import load_skills, skill_dirs
+
+        return load_skills(skill_dirs(project.path if project else None))
+
+    def _session_skills(self, project: Project, skill: str | None) -> list:
+        """The bundled planeai skill (how to use the board) plus the one asked for."""
+        sset = self.skill_set(project)
+        chosen = []
+        if "planeai" in sset.skills:
+            chosen.append(sset.skills["planeai"])
+        if skill and skill != "planeai":
+            chosen.append(sset.get(skill))
+        return chosen
 
     def _template_values(self, task: Task | None, project: Project, cwd: str, s_id: str,
                          branch: str | None) -> dict[str, str | None]:

@@ -165,6 +165,11 @@ class Store:
             for r in self.conn.execute(sql, args)
         ]
 
+    def task_keys_with_event(self, kind: str) -> list[str]:
+        return [r[0] for r in self.conn.execute(
+            "SELECT DISTINCT task_key FROM events WHERE kind = ? AND task_key IS NOT NULL",
+            (kind,))]
+
     def last_event_id(self) -> int:
         return self.conn.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0]
 
@@ -498,7 +503,7 @@ class Store:
     _SESSION_SELECT = """
         SELECT s.id, s.name, s.project_id, p.name, t.key, s.provider, s.variant, s.backend,
                s.worktree, s.branch, s.state, s.agent_status, s.exit_code, s.pid, s.autonomous,
-               s.argv, s.created_at, s.updated_at, s.exited_at, s.outcome
+               s.argv, s.created_at, s.updated_at, s.exited_at, s.outcome, s.skill
         FROM sessions s JOIN projects p ON p.id = s.project_id
         LEFT JOIN tasks t ON t.id = s.task_id
     """
@@ -507,24 +512,26 @@ class Store:
     def _session(r) -> Session:
         return Session(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9],
                        SessionState(r[10]), r[11], r[12], r[13], bool(r[14]), json.loads(r[15]),
-                       r[16], r[17], r[18], r[19])
+                       r[16], r[17], r[18], r[19], r[20])
 
     def add_session(self, *, id: str, name: str, project: Project, task_key: str | None,
                     provider: str, variant: str | None, backend: str, worktree: str | None,
-                    branch: str | None, autonomous: bool, argv: list[str]) -> Session:
+                    branch: str | None, autonomous: bool, argv: list[str],
+                    skill: str | None = None) -> Session:
         with self.write() as c:
             task_id = self._task_id(task_key) if task_key else None
             ts = now()
             c.execute(
                 "INSERT INTO sessions (id, name, project_id, task_id, provider, variant, backend,"
-                " worktree, branch, autonomous, argv, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " worktree, branch, autonomous, argv, skill, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (id, name, project.id, task_id, provider, variant, backend, worktree, branch,
-                 int(autonomous), json.dumps(argv), ts, ts))
+                 int(autonomous), json.dumps(argv), skill, ts, ts))
             self.append_event("session.created", project_id=project.id, task_key=task_key,
                               session_id=id, data={"name": name, "provider": provider,
                                                    "variant": variant, "backend": backend,
-                                                   "worktree": worktree, "branch": branch})
+                                                   "worktree": worktree, "branch": branch,
+                                                   "skill": skill})
             return self.get_session(id)
 
     def get_session(self, ref: str) -> Session:

@@ -103,6 +103,11 @@ MIGRATIONS: list[str] = [
         value TEXT NOT NULL
     );
     """,
+    # 4: the skill a session was started with (its timeout bounds a dispatched run)
+    """
+    ALTER TABLE sessions ADD COLUMN skill TEXT;
+    CREATE INDEX events_kind ON events(kind);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

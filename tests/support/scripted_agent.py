@@ -4,7 +4,7 @@ It reads what to do from its task's description (through the real `planeai task 
 logs start/end to $SCRIPTED_AGENT_LOG, and acts like an interactive agent: works, then
 waits at a "> " prompt. Instructions, one per line:
   write FILE        write FILE (content: the task key), git commit it, run `planeai task done`
-  subtask TITLE     run `planeai task add TITLE` (a subtask of this task)
+  subtask TITLE     run `planeai task add TITLE` (a subtask that writes a file and is done)
   exit N            exit with code N
   sleep S           stay busy (printing a spinner line) for S seconds
   silent-busy       print a busy marker once and go silent forever
@@ -52,7 +52,9 @@ def main() -> int:
             subprocess.run(["git", "add", arg], check=True)
             subprocess.run(["git", "commit", "-q", "-m", f"{key}: {arg}"], check=True)
         elif cmd == "subtask":
-            print("created", planeai("task", "add", arg).strip(), flush=True)
+            slug = arg.lower().replace(" ", "-")
+            print("created", planeai("task", "add", arg, "-d",
+                                     f"write {slug}.txt\ndone").strip(), flush=True)
         elif cmd == "done":
             log("end")
             planeai("task", "done")

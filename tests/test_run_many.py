@@ -1,0 +1,79 @@
+"""planeai run "prompt" @a @b: one prompt to several agents, each in its own worktree."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import retry_until
+
+pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux not installed")
+
+
+@pytest.fixture
+def env(tmp_path, planeai_home, repo):
+    socket = f"pr-{secrets.token_hex(4)}"
+    tmux_tmp = Path("/tmp") / f"pr-{secrets.token_hex(3)}"
+    tmux_tmp.mkdir()
+    cfg = tmp_path / "planeai.toml"
+    cfg.write_text(f'[defaults]\nbackend = "tmux"\n[tmux]\nsocket = "{socket}"\n')
+    home = tmp_path / "user-home"
+    home.mkdir()
+    e = {**os.environ, "PLANEAI_CONFIG": str(cfg), "TMUX_TMPDIR": str(tmux_tmp),
+         "HOME": str(home), "SHELL": "/bin/bash"}
+    subprocess.run([sys.executable, "-m", "planeai.cli.main", "project", "add", str(repo)],
+                   env=e, check=True, capture_output=True)
+    yield e
+    subprocess.run(["tmux", "-L", socket, "kill-server"], env=e, capture_output=True)
+    shutil.rmtree(tmux_tmp, ignore_errors=True)
+
+
+def cli(env, *args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "planeai.cli.main", *args], env=env, cwd=cwd,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_one_prompt_two_agents(env, repo):
+    r = cli(env, "run", "echo hello-$((6*7)) @shell", "@shell", "--json", cwd=repo)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["task"] == "PLA-1" and out["errors"] == []
+    names = sorted(s["name"] for s in out["sessions"])
+    assert names == ["PLA-1", "PLA-1-2"]
+    worktrees = {s["worktree"] for s in out["sessions"]}
+    branches = {s["branch"] for s in out["sessions"]}
+    assert len(worktrees) == 2 and len(branches) == 2  # side by side, separate branches
+    task = json.loads(cli(env, "task", "show", "PLA-1", "--json").stdout)
+    assert task["title"] == "echo hello-$((6*7))"  # the prompt without its mentions
+    for name in names:
+        retry_until(lambda: "hello-42" in cli(env, "session", "logs", name).stdout,
+                    message=f"the prompt's output in {name}")
+    sessions = json.loads(cli(env, "session", "list", "--json").stdout)
+    assert sorted(s["task"] for s in sessions) == ["PLA-1", "PLA-1"]
+
+
+def test_run_for_an_existing_task(env, repo):
+    cli(env, "task", "add", "Compare agents", "--project", "PLA")
+    r = cli(env, "run", "echo one", "@shell", "--task", "PLA-1", cwd=repo)
+    assert r.returncode == 0, r.stderr
+    assert "started PLA-1: shell" in r.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["run", "no agents here"], "name at least one agent"),
+    (["run", "fix it", "@claude-opsu"], "did you mean claude-opus?"),
+    (["run", "fix it", "@shell:../../etc"], "is not accepted"),
+    (["run", "@shell"], "prompt is empty"),
+])
+def test_bad_runs_start_nothing(env, repo, args, message):
+    r = cli(env, *args, cwd=repo)
+    assert r.returncode == 1 and message in r.stderr and "Traceback" not in r.stderr
+    assert json.loads(cli(env, "task", "list", "--json", cwd=repo).stdout) == []
+    assert json.loads(cli(env, "session", "list", "--json").stdout) == []
