@@ -158,6 +158,14 @@ def test_session_context_defaults(run_cli, project, monkeypatch, tmp_path):
     assert t["parent"] == "PLA-1" and t["project"] == "planeai"
     t = json.loads(run_cli("task", "add", "sibling", "--no-parent", "--json")[1])
     assert t["parent"] is None
+    # the agent reports done while its subtask PLA-2 is open: it waits for it, recorded
+    assert run_cli("task", "done")[1] == \
+        "PLA-1 stays in progress until its subtasks PLA-2 are done\n"
+    assert json.loads(run_cli("task", "show", "PLA-1", "--json")[1])["status"] == "todo"
+    events = json.loads(run_cli("events", "--json", "--task", "PLA-1")[1])
+    assert events[-1]["kind"] == "task.done_requested"
+    assert events[-1]["data"] == {"open_subtasks": ["PLA-2"]}
+    run_cli("task", "done", "PLA-2")
     assert run_cli("task", "done")[1] == "PLA-1 -> done\n"
 
 
