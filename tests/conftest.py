@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import secrets
+import shutil
 import subprocess
 import sys
 import time
@@ -42,6 +44,19 @@ def planeai_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for k, v in GIT_ENV.items():
         monkeypatch.setenv(k, v)
     return home
+
+
+@pytest.fixture
+def private_tmux():
+    """A private tmux server: a random -L socket name and a short TMUX_TMPDIR of its own
+    (socket paths are length-limited); the server is killed and the dir removed at teardown."""
+    socket = f"pt-{secrets.token_hex(4)}"
+    tmpdir = Path("/tmp") / f"pt-{secrets.token_hex(3)}"
+    tmpdir.mkdir()
+    yield socket, tmpdir
+    subprocess.run(["tmux", "-L", socket, "kill-server"], capture_output=True,
+                   env={**os.environ, "TMUX_TMPDIR": str(tmpdir)})
+    shutil.rmtree(tmpdir, ignore_errors=True)
 
 
 @pytest.fixture

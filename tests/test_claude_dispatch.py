@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import secrets
 import shutil
 import subprocess
 import sys
@@ -47,10 +46,8 @@ def planeai(env, *args, timeout=120):
     return r.stdout
 
 
-def test_five_tasks_two_slots_real_claude(repo, tmp_path, planeai_home):
-    socket = f"pcd-{secrets.token_hex(4)}"
-    tmux_tmp = Path("/tmp") / f"pcd-{secrets.token_hex(3)}"
-    tmux_tmp.mkdir()
+def test_five_tasks_two_slots_real_claude(repo, tmp_path, planeai_home, private_tmux):
+    socket, tmux_tmp = private_tmux
     hook_log = tmp_path / "hooks.jsonl"
     dump = (f"{sys.executable} -c \"import json,os;print(json.dumps({{k:v for k,v in "
             f"os.environ.items() if k.startswith('PLANEAI_')}}))\" >> {hook_log}")
@@ -62,28 +59,23 @@ def test_five_tasks_two_slots_real_claude(repo, tmp_path, planeai_home):
         f"session_started = [{json.dumps(dump)}]\ncompleted = [{json.dumps(dump)}]\n")
     worktrees = [planeai_home / "data" / "worktrees" / repo.name / f"PLA-{i}"
                  for i in range(1, 6)]
-    try:
-        with ScriptedAnthropic(agent_script) as api:
-            env = claude_env(tmp_path / "home", worktrees, api.url)
-            env.update({"PLANEAI_HOME": str(planeai_home), "PLANEAI_CONFIG": str(cfg),
-                        "TMUX_TMPDIR": str(tmux_tmp),
-                        "PATH": str(Path(sys.executable).parent) + os.pathsep + env["PATH"]})
-            for k, v in os.environ.items():
-                if k.startswith("GIT_"):
-                    env[k] = v
-            planeai(env, "project", "add", str(repo))
-            # PLA-1..5: priorities 1, 5, 3, 9, 2; PLA-4 (P9) waits for PLA-5 (P2)
-            for title, prio in (("one", 1), ("two", 5), ("three", 3), ("four", 9),
-                                ("five", 2)):
-                planeai(env, "task", "add", title, "-p", str(prio), "--project", "PLA")
-            planeai(env, "task", "block", "PLA-4", "--by", "PLA-5")
-            out = planeai(env, "dispatch", "run", "--exit-when-idle", timeout=600)
-            events = json.loads(planeai(env, "events", "--json", "--limit", "10000"))
-            tasks = json.loads(planeai(env, "task", "list", "--json", "--project", "PLA"))
-    finally:
-        subprocess.run(["tmux", "-L", socket, "kill-server"],
-                       env={**os.environ, "TMUX_TMPDIR": str(tmux_tmp)}, capture_output=True)
-        shutil.rmtree(tmux_tmp, ignore_errors=True)
+    with ScriptedAnthropic(agent_script) as api:
+        env = claude_env(tmp_path / "home", worktrees, api.url)
+        env.update({"PLANEAI_HOME": str(planeai_home), "PLANEAI_CONFIG": str(cfg),
+                    "TMUX_TMPDIR": str(tmux_tmp),
+                    "PATH": str(Path(sys.executable).parent) + os.pathsep + env["PATH"]})
+        for k, v in os.environ.items():
+            if k.startswith("GIT_"):
+                env[k] = v
+        planeai(env, "project", "add", str(repo))
+        # PLA-1..5: priorities 1, 5, 3, 9, 2; PLA-4 (P9) waits for PLA-5 (P2)
+        for title, prio in (("one", 1), ("two", 5), ("three", 3), ("four", 9),
+                            ("five", 2)):
+            planeai(env, "task", "add", title, "-p", str(prio), "--project", "PLA")
+        planeai(env, "task", "block", "PLA-4", "--by", "PLA-5")
+        out = planeai(env, "dispatch", "run", "--exit-when-idle", timeout=600)
+        events = json.loads(planeai(env, "events", "--json", "--limit", "10000"))
+        tasks = json.loads(planeai(env, "task", "list", "--json", "--project", "PLA"))
 
     assert {t["key"]: t["status"] for t in tasks} == {f"PLA-{i}": "done" for i in range(1, 6)}
     order = [e["task"] for e in events if e["kind"] == "dispatch.dispatched"]

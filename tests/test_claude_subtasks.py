@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import secrets
 import shutil
 import subprocess
 import sys
@@ -48,31 +47,25 @@ def planeai(env, *args, timeout=120):
     return r.stdout
 
 
-def test_claude_creates_subtasks_that_get_dispatched(repo, tmp_path, planeai_home):
-    socket = f"pcs-{secrets.token_hex(4)}"
-    tmux_tmp = Path("/tmp") / f"pcs-{secrets.token_hex(3)}"
-    tmux_tmp.mkdir()
+def test_claude_creates_subtasks_that_get_dispatched(repo, tmp_path, planeai_home,
+                                                     private_tmux):
+    socket, tmux_tmp = private_tmux
     cfg = tmp_path / "planeai.toml"
     cfg.write_text(f'[defaults]\nprovider = "claude"\n[tmux]\nsocket = "{socket}"\n'
                    '[dispatch]\nbackend = "tmux"\nmax_sessions = 2\npoll_interval = 0.3\n')
     worktrees = [planeai_home / "data" / "worktrees" / repo.name / f"PLA-{i}" for i in (1, 2, 3)]
-    try:
-        with ScriptedAnthropic(script) as api:
-            env = claude_env(tmp_path / "home", worktrees, api.url)
-            env.update({"PLANEAI_HOME": str(planeai_home), "PLANEAI_CONFIG": str(cfg),
-                        "TMUX_TMPDIR": str(tmux_tmp),
-                        "PATH": str(Path(sys.executable).parent) + os.pathsep + env["PATH"],
-                        **{k: v for k, v in os.environ.items() if k.startswith("GIT_")}})
-            planeai(env, "project", "add", str(repo))
-            planeai(env, "task", "add", "Build the feature", "--project", "PLA")
-            planeai(env, "dispatch", "run", "--exit-when-idle", timeout=600)
-            tasks = {t["key"]: t for t in json.loads(
-                planeai(env, "task", "list", "--json", "--project", "PLA"))}
-            events = json.loads(planeai(env, "events", "--json", "--limit", "10000"))
-    finally:
-        subprocess.run(["tmux", "-L", socket, "kill-server"],
-                       env={**os.environ, "TMUX_TMPDIR": str(tmux_tmp)}, capture_output=True)
-        shutil.rmtree(tmux_tmp, ignore_errors=True)
+    with ScriptedAnthropic(script) as api:
+        env = claude_env(tmp_path / "home", worktrees, api.url)
+        env.update({"PLANEAI_HOME": str(planeai_home), "PLANEAI_CONFIG": str(cfg),
+                    "TMUX_TMPDIR": str(tmux_tmp),
+                    "PATH": str(Path(sys.executable).parent) + os.pathsep + env["PATH"],
+                    **{k: v for k, v in os.environ.items() if k.startswith("GIT_")}})
+        planeai(env, "project", "add", str(repo))
+        planeai(env, "task", "add", "Build the feature", "--project", "PLA")
+        planeai(env, "dispatch", "run", "--exit-when-idle", timeout=600)
+        tasks = {t["key"]: t for t in json.loads(
+            planeai(env, "task", "list", "--json", "--project", "PLA"))}
+        events = json.loads(planeai(env, "events", "--json", "--limit", "10000"))
 
     assert set(tasks) == {"PLA-1", "PLA-2", "PLA-3"}
     assert (tasks["PLA-2"]["title"], tasks["PLA-3"]["title"]) == ("Write the parser",

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import threading
 
-from planeai.cli.common import manager, print_json
-from planeai.errors import BackendError, PlaneaiError, ValidationError
+from planeai.cli.common import cli_backend, manager, print_json
+from planeai.errors import PlaneaiError, ValidationError
 
 
 def run(args: argparse.Namespace) -> int:
@@ -26,11 +26,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValidationError("the prompt is empty once the @mentions are taken out")
     m = manager(args)
     try:
-        kind = args.backend or m.config["defaults.backend"]
-        if kind == "local":
-            raise BackendError(
-                "the local backend keeps sessions inside the planeai app, so these sessions "
-                "would end with this command; pass --backend tmux (or set defaults.backend)")
+        kind = cli_backend(m, args.backend)
         if args.task:
             task = task_svc.get(m.store, args.task)
             project = m.store.get_project_by_id(task.project_id)

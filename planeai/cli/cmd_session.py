@@ -6,19 +6,14 @@ import argparse
 import os
 import sys
 
-from planeai.cli.common import manager, print_json, table
-from planeai.errors import BackendError, ValidationError
+from planeai.cli.common import cli_backend, manager, print_json, table
+from planeai.errors import ValidationError
 
 
 def start(args: argparse.Namespace) -> int:
     m = manager(args)
     try:
-        kind = args.backend or m.config["defaults.backend"]
-        if kind == "local":
-            raise BackendError(
-                "the local backend keeps sessions inside the planeai app, so this command's "
-                "session would end with it; pass --backend tmux (or set defaults.backend = "
-                "\"tmux\"), or start it from the app")
+        kind = cli_backend(m, args.backend)
         project = None
         if args.key is None:
             from planeai.services.context import resolve_project

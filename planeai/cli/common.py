@@ -67,3 +67,17 @@ def manager(args: argparse.Namespace):
     cfg = config.load(user_file=locs.config_file, project_dir=repo_root_of("."),
                       explicit=getattr(args, "config", None))
     return SessionManager(open_store(locs), cfg, locs)
+
+
+def cli_backend(m, requested: str | None) -> str:
+    """The backend for sessions started from the CLI: not local, whose PTYs live inside the
+    process that starts them and would end with this command."""
+    from planeai.errors import BackendError
+
+    kind = requested or m.config["defaults.backend"]
+    if kind == "local":
+        raise BackendError(
+            "the local backend keeps sessions inside the planeai app, so this command's "
+            "sessions would end with it; pass --backend tmux (or set defaults.backend = "
+            "\"tmux\"), or start them from the app")
+    return kind
