@@ -386,6 +386,8 @@ class SessionManager:
         """Current screen and agent status; records status changes and exits."""
         s = self.get(ref)
         if s.state not in LIVE_STATES:
+            if s.state is SessionState.EXITED and s.exit_code is None:
+                s = self._late_exit_code(s)
             return SessionView(s, AgentStatus.EXITED, None)
         be = self.backend(s.backend)
         try:
@@ -404,6 +406,19 @@ class SessionManager:
         elif s.agent_status != status.value:
             s = self.store.set_agent_status(s.id, status.value) or self.store.get_session(s.id)
         return SessionView(s, status, snap)
+
+    def _late_exit_code(self, s: Session) -> Session:
+        """tmux can report a pane dead a moment before it knows the exit status: fill the
+        code in when the backend learns it (the pane stays until forgotten)."""
+        try:
+            info = self.backend(s.backend).info(s.name)
+        except BackendError:
+            return s
+        if info is None or info.alive or info.exit_code is None:
+            return s
+        return self.store.update_session(s.id, exit_code=info.exit_code,
+                                         event="session.exit_code",
+                                         event_data={"exit_code": info.exit_code})
 
     def _mark_exited(self, s: Session, code: int | None, event: str, data: dict) -> Session:
         return self.store.update_session(
