@@ -1,0 +1,280 @@
+"""The sidebar: projects, tasks by status (subtasks nested), free sessions, live badges.
+
+A ``ScrollView`` on the Line API: rows are plain data (``model.Row``), a ``Strip`` is built
+only for the rows on screen and cached until the data, the width or the cursor changes.
+Thousands of tasks cost one list of small tuples, not thousands of widgets.
+"""
+
+from __future__ import annotations
+
+from rich.segment import Segment
+from rich.style import Style
+from textual import events
+from textual.binding import Binding
+from textual.geometry import Region, Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from planeai.core.models import Status
+from planeai.tui.model import BADGES, STATUS_LABEL, Data, Row, agent_status, build_rows
+
+STATUS_STYLE = {
+    Status.TODO: Style(color="bright_cyan", bold=True),
+    Status.IN_PROGRESS: Style(color="bright_yellow", bold=True),
+    Status.IN_REVIEW: Style(color="bright_magenta", bold=True),
+    Status.DONE: Style(color="bright_green", bold=True),
+}
+_PROJECT = Style(bold=True, color="bright_white")
+_DIM = Style(dim=True)
+_KEY = Style(bold=True)
+_PRIO_UP = Style(color="bright_red")
+_PRIO_DOWN = Style(color="blue")
+_BLOCKED = Style(color="red", bold=True)
+_SEL_FOCUS = Style(bgcolor="#264f78")
+_SEL_BLUR = Style(bgcolor="#3a3a3a")
+_BADGE_STYLE = {k: Style.parse(v[1]) for k, v in BADGES.items()}
+
+
+class Sidebar(ScrollView, can_focus=True):
+    DEFAULT_CSS = """
+    Sidebar {
+        width: 100%;
+        height: 1fr;
+        scrollbar-size-vertical: 1;
+        overflow-x: hidden;
+    }
+    """
+
+    BINDINGS = [
+        Binding("up,k", "cursor(-1)", show=False),
+        Binding("down,j", "cursor(1)", show=False),
+        Binding("pageup", "page(-1)", show=False),
+        Binding("pagedown", "page(1)", show=False),
+        Binding("home", "jump(0)", show=False),
+        Binding("end", "jump(-1)", show=False),
+        Binding("left,h", "fold(True)", show=False),
+        Binding("right,l", "fold(False)", show=False),
+        Binding("space", "toggle", "Fold", show=False),
+        Binding("enter", "activate", "Open"),
+    ]
+
+    class Highlighted(Message):
+        def __init__(self, row: Row | None) -> None:
+            super().__init__()
+            self.row = row
+
+    class Activated(Message):
+        def __init__(self, row: Row) -> None:
+            super().__init__()
+            self.row = row
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.data = Data()
+        self.rows: list[Row] = []
+        self.cursor = 0
+        self.filter_text = ""
+        self._collapsed: set[str] = set()
+        self._expanded: set[str] = set()
+        self._cache: dict[tuple, Strip] = {}
+        self._last_highlight: str | None = "?"
+
+    # ------------------------------------------------------------------ data
+    @property
+    def current(self) -> Row | None:
+        if 0 <= self.cursor < len(self.rows):
+            return self.rows[self.cursor]
+        return None
+
+    def set_data(self, data: Data) -> None:
+        self.data = data
+        self._rebuild()
+
+    def set_filter(self, text: str) -> None:
+        self.filter_text = text
+        self._rebuild()
+
+    def _rebuild(self, keep: str | None = None) -> None:
+        keep = keep or (self.current.id if self.current else None)
+        self.rows = build_rows(self.data, self._collapsed, self._expanded, self.filter_text)
+        self._cache.clear()
+        ids = {r.id: i for i, r in enumerate(self.rows)}
+        if keep in ids:
+            self.cursor = ids[keep]
+        else:
+            self.cursor = min(self.cursor, max(0, len(self.rows) - 1))
+        self.virtual_size = Size(self.size.width, len(self.rows))
+        self.refresh()
+        self._announce()
+
+    def select_id(self, row_id: str) -> bool:
+        """Move the cursor to a row (unfolding its group if needed)."""
+        ids = {r.id: i for i, r in enumerate(self.rows)}
+        if row_id not in ids and row_id.startswith("t:"):
+            t = self.data.task_by_key.get(row_id[2:])
+            if t is not None:
+                for gid in (f"p:{t.project_id}", f"g:{t.project_id}:{t.status.value}"):
+                    self._collapsed.discard(gid)
+                    self._expanded.add(gid)
+                self._rebuild(keep=row_id)
+                ids = {r.id: i for i, r in enumerate(self.rows)}
+        if row_id not in ids:
+            return False
+        self._move(ids[row_id])
+        return True
+
+    def _announce(self) -> None:
+        row = self.current
+        rid = row.id if row else None
+        if rid != self._last_highlight:
+            self._last_highlight = rid
+            self.post_message(self.Highlighted(row))
+
+    def reannounce(self) -> None:
+        self._last_highlight = "?"
+        self._announce()
+
+    # ------------------------------------------------------------------ movement
+    def _move(self, index: int) -> None:
+        if not self.rows:
+            return
+        index = max(0, min(len(self.rows) - 1, index))
+        old = self.cursor
+        self.cursor = index
+        width = self.size.width
+        sy = self.scroll_offset.y
+        for i in (old, index):
+            self.refresh(Region(0, i - sy, width, 1))
+        self.scroll_to_region(Region(0, index, 1, 1), animate=False, immediate=True)
+        self._announce()
+
+    def action_cursor(self, delta: int) -> None:
+        self._move(self.cursor + delta)
+
+    def action_page(self, direction: int) -> None:
+        self._move(self.cursor + direction * max(1, self.size.height - 1))
+
+    def action_jump(self, where: int) -> None:
+        self._move(0 if where == 0 else len(self.rows) - 1)
+
+    def _set_fold(self, row: Row, fold: bool) -> None:
+        if fold:
+            self._expanded.discard(row.id)
+            self._collapsed.add(row.id)
+        else:
+            self._collapsed.discard(row.id)
+            self._expanded.add(row.id)
+        self._rebuild(keep=row.id)
+
+    def action_fold(self, fold: bool) -> None:
+        row = self.current
+        if row is None:
+            return
+        if row.kind in ("project", "group"):
+            if row.collapsed != fold:
+                self._set_fold(row, fold)
+            return
+        if fold:  # on a task: jump to its group
+            for i in range(self.cursor - 1, -1, -1):
+                if self.rows[i].kind == "group":
+                    self._move(i)
+                    return
+
+    def action_toggle(self) -> None:
+        row = self.current
+        if row is not None and row.kind in ("project", "group"):
+            self._set_fold(row, not row.collapsed)
+
+    def action_activate(self) -> None:
+        row = self.current
+        if row is None:
+            return
+        if row.kind in ("project", "group"):
+            self._set_fold(row, not row.collapsed)
+            return
+        self.post_message(self.Activated(row))
+
+    def on_click(self, event: events.Click) -> None:
+        index = event.y + self.scroll_offset.y
+        if 0 <= index < len(self.rows):
+            self._move(index)
+            if event.chain >= 2:
+                self.action_activate()
+
+    def on_focus(self) -> None:
+        self._cache.clear()
+        self.refresh()
+
+    def on_blur(self) -> None:
+        self._cache.clear()
+        self.refresh()
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._cache.clear()
+        self.virtual_size = Size(self.size.width, len(self.rows))
+
+    # ------------------------------------------------------------------ draw
+    def render_line(self, y: int) -> Strip:
+        index = y + self.scroll_offset.y
+        width = self.size.width
+        if not 0 <= index < len(self.rows):
+            return Strip.blank(width, self.rich_style)
+        row = self.rows[index]
+        selected = index == self.cursor
+        key = (row.id, row.collapsed, row.count, selected, self.has_focus, width)
+        strip = self._cache.get(key)
+        if strip is None:
+            strip = Strip(self._segments(row)).crop_extend(0, width, None)
+            if selected:
+                strip = strip.apply_style(_SEL_FOCUS if self.has_focus else _SEL_BLUR)
+            strip = strip.apply_style(self.rich_style)
+            if len(self._cache) > 4000:
+                self._cache.clear()
+            self._cache[key] = strip
+        return strip
+
+    def _badge(self, status: str) -> list[Segment]:
+        sym = BADGES.get(status, ("?", "", status))[0]
+        return [Segment(sym, _BADGE_STYLE.get(status)), Segment(" ")]
+
+    def _segments(self, row: Row) -> list[Segment]:
+        pad = Segment("  " * row.depth)
+        fold = "▸ " if row.collapsed else "▾ "
+        d = self.data
+        if row.kind == "project":
+            p = next((p for p in d.projects if p.id == row.project_id), None)
+            name = p.name if p else "?"
+            prefix = p.key_prefix if p else ""
+            return [pad, Segment(fold + name, _PROJECT), Segment(f" {prefix}", _DIM),
+                    Segment(f"  {row.count} tasks", _DIM)]
+        if row.kind == "group":
+            if row.status is None:
+                return [pad, Segment(fold + "Sessions", Style(bold=True, color="bright_blue")),
+                        Segment(f" ({row.count})", _DIM)]
+            return [pad, Segment(fold + STATUS_LABEL[row.status], STATUS_STYLE[row.status]),
+                    Segment(f" ({row.count})", _DIM)]
+        if row.kind == "session":
+            s = d.session_by_id.get(row.session_id or "")
+            if s is None:
+                return [pad, Segment("?")]
+            return [pad, *self._badge(agent_status(s)), Segment(s.name, _KEY),
+                    Segment(f" {s.agent}", _DIM)]
+        t = d.task_by_key.get(row.task_key or "")
+        if t is None:
+            return [pad, Segment(row.task_key or "?")]
+        segs = [Segment("  " * min(row.depth, 2) + "  " * max(0, row.depth - 3))]
+        if row.depth > 2:
+            segs.append(Segment("↳ ", _DIM))
+        s = d.task_session(t.key)
+        segs += self._badge(agent_status(s)) if s else [Segment("  ")]
+        segs.append(Segment(t.key, _KEY))
+        if t.priority:
+            segs.append(Segment(f" {'↑' if t.priority > 0 else '↓'}{abs(t.priority)}",
+                                _PRIO_UP if t.priority > 0 else _PRIO_DOWN))
+        if t.open_blockers:
+            segs.append(Segment(" ⊘" + ",".join(t.open_blockers), _BLOCKED))
+        segs.append(Segment(" " + t.title))
+        if row.depth == 2 and t.parent_key:
+            segs.append(Segment(f"  ↳ of {t.parent_key}", _DIM))
+        return segs

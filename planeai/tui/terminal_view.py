@@ -1,0 +1,346 @@
+"""The live terminal of one session, drawn with Textual's Line API.
+
+Costs (DESIGN.md): Rich ``Text`` in a ``Static`` is ~10x slower than cached ``Strip``s, so:
+
+- one ``Strip`` is cached per screen row and rebuilt only for rows the emulator reports
+  dirty (``TerminalScreen.take_dirty``);
+- output never repaints directly: the backend's reader thread only flags "something
+  changed" and schedules one paint on the event loop, at most ``FPS`` times a second;
+  a burst of output costs one conversion of the rows it touched;
+- only the attached (visible) session is subscribed; hidden sessions cost nothing here.
+
+Local sessions are read straight from the backend's emulator (``LocalBackend.screen``).
+Other backends (tmux) feed a private ``TerminalScreen``: a snapshot replayed once, then
+the ``subscribe`` stream.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from rich.segment import Segment
+from rich.style import Style
+from textual import events
+from textual.binding import Binding
+from textual.geometry import Region, Size
+from textual.message import Message
+from textual.strip import Strip
+from textual.widget import Widget
+
+from typing import TYPE_CHECKING
+
+from planeai.errors import PlaneaiError
+from planeai.tui.keys import key_to_bytes
+
+if TYPE_CHECKING:  # the emulator (pyghostty, ~0.14 s to load) is imported when first needed
+    from planeai.terminal.screen import CellStyle, TerminalScreen
+
+RELEASE_KEY = "ctrl+right_square_bracket"
+FPS = 30
+
+_STYLE_CACHE: dict["CellStyle", Style] = {}
+_CURSOR_STYLE = Style(reverse=True)
+
+
+def rich_style(cs: "CellStyle") -> Style:
+    st = _STYLE_CACHE.get(cs)
+    if st is None:
+        st = Style(color=cs.fg, bgcolor=cs.bg, bold=cs.bold or None, dim=cs.dim or None,
+                   italic=cs.italic or None, underline=cs.underline or None,
+                   reverse=cs.reverse or None, strike=cs.strike or None)
+        if len(_STYLE_CACHE) > 4096:
+            _STYLE_CACHE.clear()
+        _STYLE_CACHE[cs] = st
+    return st
+
+
+def runs_to_strip(runs: list[tuple[str, "CellStyle"]], width: int, base: Style) -> Strip:
+    segs = [Segment(text, base + rich_style(cs)) for text, cs in runs]
+    return Strip(segs).crop_extend(0, width, base)
+
+
+class TerminalView(Widget, can_focus=True):
+    """Shows one session's screen; typing goes to the session while focused."""
+
+    DEFAULT_CSS = """
+    TerminalView {
+        width: 1fr;
+        height: 1fr;
+        background: #000000;
+        color: #e5e5e5;
+    }
+    """
+
+    BINDINGS = [
+        Binding(RELEASE_KEY, "release", "Sidebar", key_display="^]"),
+        Binding("shift+pageup", "scroll_history(-1)", "Scrollback", show=False),
+        Binding("shift+pagedown", "scroll_history(1)", show=False),
+    ]
+
+    class Released(Message):
+        """The user asked to leave the terminal (back to the sidebar)."""
+
+    class Exited(Message):
+        """The attached session's process ended."""
+
+        def __init__(self, name: str) -> None:
+            super().__init__()
+            self.name = name
+
+    class WriteFailed(Message):
+        def __init__(self, error: str) -> None:
+            super().__init__()
+            self.error = error
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._backend = None
+        self._name: str | None = None
+        self._screen: TerminalScreen | None = None
+        self._lock: threading.Lock | None = None
+        self._feed_lock = threading.Lock()
+        self._own_screen = False
+        self._unsub = None
+        self._strips: dict[int, Strip] = {}
+        self._cursor: tuple[int, int] = (0, 0)
+        self._cursor_visible = True
+        self._app_cursor = False
+        self._pending = False
+        self._last_paint = 0.0
+        self._history: list[str] | None = None   # plain lines while scrolled back
+        self._scroll = 0                          # lines scrolled up into history
+        self.paints = 0                           # paints done (tests, bench)
+        self.rows_converted = 0                   # rows turned into strips
+
+    # ------------------------------------------------------------------ attach
+    @property
+    def session_name(self) -> str | None:
+        return self._name
+
+    def attach(self, backend, name: str) -> None:
+        """Show session ``name`` of ``backend``. Raises PlaneaiError when it cannot."""
+        screen_of = getattr(backend, "screen", None)
+        if self._name == name and self._backend is backend:
+            # the same session, unless it was restarted (a new process, a new emulator)
+            if screen_of is None or screen_of(name)[0] is self._screen:
+                return
+        self.detach()
+        self._strips.clear()
+        self._history, self._scroll = None, 0
+        if screen_of is not None:
+            screen, lock = screen_of(name)
+            self._backend, self._name, self._screen, self._lock = backend, name, screen, lock
+            self._own_screen = False
+            self._unsub = backend.subscribe(name, self._on_output)
+        else:
+            # Subscribe first, then snapshot: output that arrives before the snapshot's reply
+            # is in the snapshot (one ordered control channel) and is dropped; what arrives
+            # after is fed on top of it.
+            self._own_screen = True
+            self._backend, self._name = backend, name
+            self._unsub = backend.subscribe(name, self._on_output)
+            snap = backend.snapshot(name)
+            from planeai.terminal.screen import TerminalScreen
+
+            screen = TerminalScreen(max(1, snap.cols or 80), max(1, snap.rows or 24), scrollback=2000)
+            screen.feed(b"\x1b[H\x1b[2J" + snap.ansi
+                        + f"\x1b[{snap.cursor[1] + 1};{snap.cursor[0] + 1}H".encode())
+            with self._feed_lock:
+                self._screen, self._lock = screen, threading.Lock()
+        self._fit_size()
+        self._paint(full=True)
+
+    def detach(self) -> None:
+        if self._unsub is not None:
+            try:
+                self._unsub()
+            except Exception:
+                pass
+        self._unsub = None
+        self._backend = self._name = self._screen = self._lock = None
+        self._strips.clear()
+        self._history, self._scroll = None, 0
+        self.refresh()
+
+    def on_unmount(self) -> None:
+        self.detach()
+
+    def _fit_size(self) -> None:
+        w, h = self.size.width, self.size.height
+        if not (self._backend and self._name) or w < 2 or h < 2:
+            return
+        with self._lock:  # type: ignore[union-attr]
+            same = (self._screen.cols, self._screen.rows) == (w, h)  # type: ignore[union-attr]
+            if self._own_screen and not same:
+                self._screen.resize(w, h)  # type: ignore[union-attr]
+        if same and not self._own_screen:
+            return
+        try:
+            self._backend.resize(self._name, w, h)
+        except PlaneaiError:
+            pass
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._strips.clear()
+        self._fit_size()
+        self._paint(full=True)
+
+    # ------------------------------------------------------------------ output
+    def _on_output(self, name: str, data: bytes) -> None:
+        """Backend reader thread: record and schedule one coalesced paint."""
+        if self._own_screen and data:
+            with self._feed_lock:
+                if self._lock is None or self._name != name:
+                    return  # before the snapshot landed: already in it
+                with self._lock:
+                    self._screen.feed(data)  # type: ignore[union-attr]
+        if not data:
+            self.post_message(self.Exited(name))
+        if self._pending:
+            return
+        self._pending = True
+        try:
+            self.app._loop.call_soon_threadsafe(self._schedule_paint)  # type: ignore[union-attr]
+        except (RuntimeError, AttributeError):
+            self._pending = False
+
+    def _schedule_paint(self) -> None:
+        delay = self._last_paint + 1.0 / FPS - time.monotonic()
+        if delay <= 0:
+            self._paint()
+        else:
+            self.app._loop.call_later(delay, self._paint)  # type: ignore[union-attr]
+
+    def _paint(self, full: bool = False) -> None:
+        self._pending = False
+        screen, lock = self._screen, self._lock
+        if screen is None or lock is None or not self.is_mounted:
+            return
+        self._last_paint = time.monotonic()
+        width = self.size.width
+        with lock:
+            dirty = screen.take_dirty()
+            if full:
+                dirty = set(range(screen.rows))
+            rows = {y: screen.row_runs(y) for y in dirty}
+            cursor = screen.cursor
+            visible = screen.cursor_visible
+            self._app_cursor = screen.application_cursor
+            n_rows = screen.rows
+        if not rows and cursor == self._cursor and visible == self._cursor_visible:
+            return
+        self.paints += 1
+        self.rows_converted += len(rows)
+        base = self.rich_style
+        for y, runs in rows.items():
+            self._strips[y] = runs_to_strip(runs, width, base)
+        for y in [y for y in self._strips if y >= n_rows]:
+            del self._strips[y]
+        old_cursor = self._cursor
+        self._cursor, self._cursor_visible = cursor, visible
+        if self._scroll:
+            return
+        if full:
+            self.refresh()
+            return
+        touched = set(rows) | {old_cursor[1], cursor[1]}
+        for y in sorted(touched):
+            self.refresh(Region(0, y, width, 1))
+
+    # ------------------------------------------------------------------ draw
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        return container.height
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        if self._scroll and self._history is not None:
+            lines = self._history
+            top = max(0, len(lines) - self.size.height - self._scroll)
+            i = top + y
+            text = lines[i] if 0 <= i < len(lines) else ""
+            base = self.rich_style
+            strip = Strip([Segment(text, base)]).crop_extend(0, width, base)
+            if y == 0:
+                tag = f" scrollback -{self._scroll} (shift+pgdn) "
+                strip = Strip([Segment(text[: max(0, width - len(tag))], base),
+                               Segment(tag, base + Style(reverse=True))]).crop_extend(0, width, base)
+            return strip
+        strip = self._strips.get(y)
+        if strip is None:
+            strip = Strip.blank(width, self.rich_style)
+        cx, cy = self._cursor
+        if y == cy and self._cursor_visible and self._screen is not None and 0 <= cx < width:
+            before, cell, after = strip.crop(0, cx), strip.crop(cx, cx + 1), strip.crop(cx + 1)
+            if not cell.cell_length:
+                cell = Strip([Segment(" ", self.rich_style)])
+            strip = Strip.join([before, cell.apply_style(_CURSOR_STYLE), after])
+        return strip
+
+    # ------------------------------------------------------------------ input
+    def _write(self, data: bytes) -> None:
+        if self._backend is None or self._name is None:
+            return
+        if self._scroll:
+            self._scroll, self._history = 0, None
+            self.refresh()
+        try:
+            self._backend.write(self._name, data)
+        except PlaneaiError as e:
+            self.post_message(self.WriteFailed(str(e)))
+
+    async def on_key(self, event: events.Key) -> None:
+        if event.key == RELEASE_KEY:
+            return  # the binding handles it
+        if event.key in ("shift+pageup", "shift+pagedown"):
+            event.stop()
+            self.action_scroll_history(-1 if event.key == "shift+pageup" else 1)
+            return
+        data = key_to_bytes(event.key, event.character, app_cursor=self._app_cursor)
+        event.stop()
+        event.prevent_default()
+        if data:
+            self._write(data)
+
+    def on_paste(self, event: events.Paste) -> None:
+        event.stop()
+        if self._backend is None or self._name is None:
+            return
+        try:
+            self._backend.paste(self._name, event.text)
+        except PlaneaiError as e:
+            self.post_message(self.WriteFailed(str(e)))
+
+    def on_click(self, event: events.Click) -> None:
+        self.focus()
+
+    def on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
+        event.stop()
+        self.action_scroll_history(-0.25)
+
+    def on_mouse_scroll_down(self, event: events.MouseScrollDown) -> None:
+        event.stop()
+        self.action_scroll_history(0.25)
+
+    def action_release(self) -> None:
+        self.post_message(self.Released())
+
+    def action_scroll_history(self, pages: float) -> None:
+        if self._screen is None or self._lock is None:
+            return
+        if self._history is None:
+            with self._lock:
+                self._history = self._screen.scrollback() + self._screen.text_lines()
+        step = max(1, int(abs(pages) * self.size.height))
+        limit = max(0, len(self._history) - self.size.height)
+        self._scroll = max(0, min(limit, self._scroll + (step if pages < 0 else -step)))
+        if not self._scroll:
+            self._history = None
+        self.refresh()
+
+    def screen_text(self) -> str:
+        """The visible text (tests)."""
+        if self._screen is None or self._lock is None:
+            return ""
+        with self._lock:
+            return self._screen.text()
