@@ -291,7 +291,9 @@ def test_dispatcher_killed_mid_run_resumes_without_double_dispatch(project, agen
     home.mkdir()
     env = {**os.environ, "PLANEAI_CONFIG": str(cfg), "TMUX_TMPDIR": str(tmux_tmp),
            "HOME": str(home), "SCRIPTED_AGENT_LOG": str(agent_log)}
-    keys = [add(f"job {i}", f"sleep 2\nwrite job{i}.txt\ndone", priority=10 - i)
+    # 5 s of work: wide enough that the kill lands while both first agents still run,
+    # even on a loaded machine
+    keys = [add(f"job {i}", f"sleep 5\nwrite job{i}.txt\ndone", priority=10 - i)
             for i in range(4)]
     cmd = [sys.executable, "-m", "planeai.cli.main", "dispatch", "run"]
 
@@ -308,6 +310,9 @@ def test_dispatcher_killed_mid_run_resumes_without_double_dispatch(project, agen
         retry_until(lambda: started() == 2, timeout=60, message="two agents running")
         first.send_signal(signal.SIGKILL)
         first.wait()
+        with open_store() as s:
+            # killed mid-run: nothing had finished yet
+            assert not any(e.kind == "dispatch.completed" for e in s.events(limit=10_000))
         # its agents keep running on tmux while no dispatcher exists
         ls = subprocess.run(["tmux", "-L", socket, "list-sessions", "-F", "#{session_name}"],
                             env=env, capture_output=True, text=True).stdout.split()
