@@ -459,8 +459,11 @@ class PlaneaiApp(App, inherit_bindings=False):
     def _agents(self, project) -> tuple[list[tuple[str, str, bool]], str]:
         reg = self.manager.registry(project)
         agents = []
-        for p in sorted(reg.providers.values(), key=lambda p: (p.name != "shell", p.name)):
-            installed = p.resolve_binary() is not None
+        installed_of = {p.name: p.resolve_binary() is not None for p in reg.providers.values()}
+        # installed agents first (the shell among them), then the ones still to install
+        for p in sorted(reg.providers.values(),
+                        key=lambda p: (not installed_of[p.name], p.name != "shell", p.name)):
+            installed = installed_of[p.name]
             agents.append((p.name, p.display_name, installed))
             for v in p.variants.values():
                 agents.append((f"{p.name}-{v.name}", v.description or v.model, installed))
