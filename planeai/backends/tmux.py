@@ -93,21 +93,31 @@ class TmuxBackend:
     def spawn(self, spec: SpawnSpec) -> SessionInfo:
         check_name(spec.name)
         existing = self.info(spec.name)
-        if existing is not None:
-            if existing.alive:
-                raise BackendError(f"tmux session {spec.name} is already running")
-            self.forget(spec.name)
+        if existing is not None and existing.alive:
+            raise BackendError(f"tmux session {spec.name} is already running")
         argv = list(spec.argv)
         if len(argv) < 2:
             # one element would go through `sh -c`; env execs it directly, no shell involved
             argv = ["env", "--"] + argv
-        args = ["new-session", "-d", "-s", spec.name, "-x", str(spec.cols), "-y", str(spec.rows),
-                "-c", spec.cwd]
+        env_args: list[str] = []
         for k, v in spec.env.items():
             if "\x00" in k or "\x00" in v or "=" in k:
                 continue
-            args += ["-e", f"{k}={v}"]
-        args += argv
+            env_args += ["-e", f"{k}={v}"]
+        if existing is not None:
+            # a restart: respawn the dead pane in place. Killing the session and creating a
+            # new one of the same name left tmux 3.3a unable to reap the next child now and
+            # then (a zombie with no exit status); respawning keeps one pane for the session.
+            args = ["respawn-pane", "-k", "-t", target(spec.name), "-c", spec.cwd, *env_args,
+                    *argv]
+            try:
+                self._cmd("resize-window", "-t", target(spec.name), "-x", str(spec.cols),
+                          "-y", str(spec.rows))
+            except TmuxCommandError:
+                pass
+        else:
+            args = ["new-session", "-d", "-s", spec.name, "-x", str(spec.cols), "-y",
+                    str(spec.rows), "-c", spec.cwd, *env_args, *argv]
         try:
             self._cmd(*args)
         except TmuxCommandError as e:

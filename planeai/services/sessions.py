@@ -465,7 +465,6 @@ class SessionManager:
         if s.worktree and not Path(s.worktree).is_dir():
             raise ConflictError(f"worktree {s.worktree} of {s.name} is gone; start a new session")
         be = self.backend(s.backend)
-        be.forget(s.name)
         # the same command, minus the initial prompt: the agent's work is in the worktree
         argv = list(s.argv)
         env = self._session_env(s.id, project, task, cwd, provider, bool(yolo))
