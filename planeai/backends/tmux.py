@@ -34,6 +34,29 @@ def target(name: str) -> str:
     return f"={name}:"
 
 
+def _foreground_group(pid: int) -> int | None:
+    """The foreground process group of the terminal ``pid`` runs on (/proc stat's tpgid)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2:].split()
+    try:
+        tpgid = int(fields[5])
+    except (IndexError, ValueError):
+        return None
+    return tpgid if tpgid > 0 else None
+
+
+# The agent runs under a minimal sh that writes its exit status to a private file. tmux 3.3a
+# now and then never reaps a pane's child (pane dead, no status); the file keeps the code.
+# The argv arrives as positional parameters ("$@"), so no text is ever parsed by the shell;
+# the traps run `:` instead of ignoring signals, so the agent keeps default INT/HUP/TERM
+# handling while sh survives them long enough to record how the agent ended.
+EXIT_WRAPPER = ["/bin/sh", "-c", 'trap : INT QUIT HUP TERM; "$@"; s=$?; '
+                'printf %s "$s" > "$0.tmp" && mv "$0.tmp" "$0"; exit "$s"']
+
+
 class TmuxBackend:
     kind = "tmux"
 
@@ -95,10 +118,12 @@ class TmuxBackend:
         existing = self.info(spec.name)
         if existing is not None and existing.alive:
             raise BackendError(f"tmux session {spec.name} is already running")
-        argv = list(spec.argv)
-        if len(argv) < 2:
-            # one element would go through `sh -c`; env execs it directly, no shell involved
-            argv = ["env", "--"] + argv
+        status_file = self._status_file(spec.name)
+        try:
+            status_file.unlink()
+        except FileNotFoundError:
+            pass
+        argv = [*EXIT_WRAPPER, str(status_file), *spec.argv]
         env_args: list[str] = []
         for k, v in spec.env.items():
             if "\x00" in k or "\x00" in v or "=" in k:
@@ -144,6 +169,12 @@ class TmuxBackend:
         return out
 
     def info(self, name: str) -> SessionInfo | None:
+        info = self._pane_info(name)
+        if info is not None and not info.alive and info.exit_code is None:
+            info.exit_code = self._recorded_status(name)
+        return info
+
+    def _pane_info(self, name: str) -> SessionInfo | None:
         try:
             # list-panes, not display-message: the latter answers "" for a missing target
             line = self._cmd("list-panes", "-t", target(name), "-F", _INFO_FMT)
@@ -157,10 +188,26 @@ class TmuxBackend:
         pid = int(parts[2]) if parts[2].isdigit() else None
         return SessionInfo(name, not dead, status, pid)
 
+    def _status_file(self, name: str) -> Path:
+        d = (self.runtime_dir or Path(tempfile.gettempdir())) / f"tmux-{self.socket}-status"
+        d.mkdir(parents=True, exist_ok=True)
+        os.chmod(d, 0o700)
+        return d / name
+
+    def _recorded_status(self, name: str) -> int | None:
+        try:
+            return int(self._status_file(name).read_text().strip())
+        except (OSError, ValueError):
+            return None
+
     def _dead_status(self, name: str, tries: int = 25) -> int | None:
-        """tmux marks a pane dead a moment before it has reaped the exit status."""
+        """tmux marks a pane dead a moment before it has reaped the exit status (and now and
+        then never does); the wrapper's file has it."""
         for _ in range(tries):
-            info = self.info(name)
+            code = self._recorded_status(name)
+            if code is not None:
+                return code
+            info = self._pane_info(name)
             if info is None or info.exit_code is not None:
                 return info.exit_code if info else None
             time.sleep(0.02)
@@ -267,11 +314,12 @@ class TmuxBackend:
         if not info.alive or info.pid is None:
             return info.exit_code
         for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGKILL):
-            try:
-                os.killpg(info.pid, sig)
-            except (ProcessLookupError, PermissionError):
+            # the wrapper's group, and the terminal's foreground group: an interactive agent
+            # (a shell with job control) puts itself in a group of its own
+            groups = {info.pid, _foreground_group(info.pid)} - {None, 0}
+            for pgid in groups:
                 try:
-                    os.kill(info.pid, sig)
+                    os.killpg(pgid, sig)  # type: ignore[arg-type]
                 except (ProcessLookupError, PermissionError):
                     pass
             deadline = time.monotonic() + (timeout / 3 if sig != signal.SIGKILL else timeout)
@@ -280,10 +328,8 @@ class TmuxBackend:
                 if cur is None:
                     return 128 + sig
                 if not cur.alive:
-                    # tmux marks the pane dead a moment before it knows the status
                     if cur.exit_code is None:
-                        time.sleep(0.02)
-                        cur = self.info(name) or cur
+                        cur.exit_code = self._dead_status(name)
                     return cur.exit_code if cur.exit_code is not None else 128 + sig
                 time.sleep(0.02)
         return None
