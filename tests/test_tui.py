@@ -666,3 +666,38 @@ async def test_toggle_auto_dispatch_starts_ready_tasks(services):
         assert not app.dispatching
         await wait_for(pilot, lambda: services.store.lease_holder("dispatch") in (None, ""),
                        what="lease released")
+
+
+async def test_prompt_box_mentions_start_one_session_per_agent(services):
+    """`@shell @shell echo ...` in the prompt box: two sessions for the selected task, each
+    in its own worktree; a wrong mention starts nothing and says why."""
+    from planeai.tui.prompt_dialog import PromptDialog
+
+    services.task("Compare agents")
+    app = make_app(services)
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot, app)
+        assert app.sidebar.select_id("t:DEM-1")
+        await pilot.press("p")
+        await wait_for(pilot, lambda: isinstance(app.screen, PromptDialog), what="prompt dialog")
+        app.screen.query_one("TextArea").text = "@shell-nope echo x"
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: any("unknown variant 'nope'" in n.message
+                                          for n in app._notifications), what="error toast")
+        assert services.store.sessions_for_task("DEM-1") == []
+        await pilot.press("p")
+        await wait_for(pilot, lambda: isinstance(app.screen, PromptDialog), what="prompt dialog")
+        app.screen.query_one("TextArea").text = "@shell @shell echo side-$((20+22))"
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: len(services.store.sessions_for_task("DEM-1")) == 2,
+                       what="two sessions")
+        sessions = services.store.sessions_for_task("DEM-1")
+        assert sorted(s.name for s in sessions) == ["DEM-1", "DEM-1-2"]
+        assert len({s.worktree for s in sessions}) == 2
+        be = services.manager.backend("local")
+        assert all(s.state.value == "running" for s in sessions), \
+            [(e.kind, e.session_id, e.data) for e in services.store.events(task_key="DEM-1")
+             if e.kind.startswith("session")]
+        for s in sessions:
+            await wait_for(pilot, lambda s=s: "side-42" in be.snapshot(s.name).text,
+                           what=f"the prompt's output in {s.name}")

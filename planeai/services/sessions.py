@@ -52,6 +52,7 @@ class SessionManager:
         self._registries: dict[str, Registry] = {}
         self._deliveries: list[threading.Thread] = []
         self._names_lock = threading.Lock()
+        self._backends_lock = threading.Lock()
         self._reserved: set[str] = set()
 
     # ------------------------------------------------------------------ plumbing
@@ -59,6 +60,14 @@ class SessionManager:
         b = self._backends.get(kind)
         if b is not None:
             return b
+        with self._backends_lock:  # parallel starts must share one backend, not make two
+            b = self._backends.get(kind)
+            if b is None:
+                b = self._make_backend(kind)
+                self._backends[kind] = b
+            return b
+
+    def _make_backend(self, kind: str) -> Backend:
         if kind == "local":
             from planeai.backends.local import LocalBackend
 
@@ -79,7 +88,6 @@ class SessionManager:
                               scrollback=self.config["daemon.scrollback"])
         else:
             raise BackendError(f"unknown backend {kind!r}; accepted: local, tmux, daemon")
-        self._backends[kind] = b
         return b
 
     def close(self) -> None:

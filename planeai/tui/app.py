@@ -630,20 +630,46 @@ class PlaneaiApp(App, inherit_bindings=False):
             self._service(f"archive {s.name}", lambda: self.manager.archive(s.id), archived)
 
     def action_send_prompt(self) -> None:
+        """Type a prompt for the selected session; with @mentions (`@claude-opus @gemini-pro
+        compare these`), start one session per mentioned agent for the selected task."""
         from planeai.tui.prompt_dialog import PromptDialog
 
-        s = self._current_session()
-        if s is None:
+        s = self._row_session(self.sidebar.current)
+        task = self._current_task(quiet=True)
+        if s is None and task is None:
+            self.notify("select a task or a session first", severity="warning")
             return
-        if s.state not in LIVE:
-            self.notify(f"{s.name} has exited; restart it first (R)", severity="warning")
-            return
+        target = s.name if s is not None else task.key
 
         def done(text: str | None) -> None:
-            if text:
+            if not text:
+                return
+            from planeai.services.run_many import has_mentions
+
+            if has_mentions(text):
+                key = task.key if task is not None else s.task_key
+                if key is None:
+                    self.notify("@mentions start sessions for a task: select one",
+                                severity="warning")
+                    return
+                self._service(f"run {key}", lambda: self._run_many(text, key))
+            elif s is None or s.state not in LIVE:
+                self.notify(f"{target} has no running session: start one (s), or name agents "
+                            "with @mentions to start several", severity="warning")
+            else:
                 self._service(f"send to {s.name}", lambda: self.manager.send(s.id, text))
 
-        self.push_screen(PromptDialog(s.name), done)
+        self.push_screen(PromptDialog(target), done)
+
+    def _run_many(self, text: str, key: str) -> None:
+        from planeai.errors import PlaneaiError as _PlaneaiError
+        from planeai.services.run_many import run_many
+
+        r = run_many(self.manager, text, task_key=key)
+        names = ", ".join(x.name for x in r.sessions) or "none"
+        self._notify_threadsafe(f"started {names} for {key}", "information")
+        if r.errors:
+            raise _PlaneaiError("; ".join(r.errors))
 
     def action_attach(self) -> None:
         s = self._current_session()

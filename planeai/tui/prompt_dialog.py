@@ -28,7 +28,8 @@ class PromptDialog(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(f"Prompt for {self.session_name} (ctrl+s sends)")
+            yield Label(f"Prompt for {self.session_name} (ctrl+s sends; "
+                        "@agent mentions start one session each)")
             yield TextArea(id="prompt", soft_wrap=True)
             with Horizontal(id="buttons"):
                 yield Button("Cancel", id="cancel", compact=True)

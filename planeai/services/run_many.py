@@ -1,0 +1,70 @@
+"""One prompt to N agents: one session per @mention, in parallel, each in its own worktree.
+
+Shared by `planeai run` and the app's prompt box.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from planeai.core.mentions import find_mentions, strip_mentions
+from planeai.core.models import Project, Session, Task
+from planeai.errors import PlaneaiError, ValidationError
+from planeai.services import tasks as task_svc
+from planeai.services.mentions import resolve
+from planeai.services.sessions import SessionManager
+
+
+@dataclass
+class RunResult:
+    task: Task
+    sessions: list[Session] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def has_mentions(text: str) -> bool:
+    return bool(find_mentions(text))
+
+
+def run_many(m: SessionManager, text: str, *, extra_agents: list[str] = (),
+             task_key: str | None = None, project: Project | None = None,
+             backend: str | None = None, yolo: bool = False) -> RunResult:
+    """Validate every mention first (nothing starts when one is wrong), then start them."""
+    extra = [a if a.startswith("@") else "@" + a for a in extra_agents]
+    mentions = find_mentions(text) + find_mentions(" ".join(extra))
+    prompt = strip_mentions(text)
+    if not mentions:
+        raise ValidationError("name at least one agent, e.g. @claude @gemini-flash")
+    if not prompt:
+        raise ValidationError("the prompt is empty once the @mentions are taken out")
+    if task_key:
+        task = task_svc.get(m.store, task_key)
+        project = m.store.get_project_by_id(task.project_id)
+    elif project is None:
+        raise ValidationError("a run needs a task or a project")
+    resolved = [resolve(x, m.registry(project), m.skill_set(project)) for x in mentions]
+    if not task_key:
+        title = prompt.splitlines()[0].strip()
+        title = title if len(title) <= 80 else title[:77] + "..."
+        task = task_svc.add_task(m.store, project, title, description=prompt)
+    result = RunResult(task)
+    slots: list[Session | None] = [None] * len(resolved)
+    errors: list[str | None] = [None] * len(resolved)
+
+    def start(i: int) -> None:
+        r = resolved[i]
+        try:
+            slots[i] = m.start(task_key=task.key, agent=r.agent, backend=backend, prompt=prompt,
+                               yolo=yolo, skill=r.skill.trigger if r.skill else None)
+        except PlaneaiError as e:
+            errors[i] = f"{r.mention.raw}: {e}"
+
+    threads = [threading.Thread(target=start, args=(i,)) for i in range(len(resolved))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    result.sessions = [s for s in slots if s is not None]
+    result.errors = [e for e in errors if e]
+    return result
