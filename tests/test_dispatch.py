@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -433,3 +434,32 @@ def test_twenty_sessions_add_subtasks_at_the_same_moment(project, agent_log, tmp
     assert {t.title for t in subs} == {f"sub of {k}" for k in keys}
     assert all(t.parent_key == t.title.removeprefix("sub of ") for t in subs)
     assert m.store.integrity_check() == "ok"
+
+
+def test_a_hanging_hook_does_not_hold_up_dispatching(project, agent_log, tmp_path):
+    first = add("first", "write f.txt\ndone", priority=5)
+    m = make_manager(agent_log, tmp_path, max_sessions=1)
+    m.config.data["hooks"]["task_dispatched"] = ["sleep 6"]
+    m.config.data["hooks"]["timeout"] = 10.0
+    d = Dispatcher(m)
+    second = None
+    try:
+        stop = threading.Event()
+        t = threading.Thread(target=d.run, kwargs={"stop": stop}, daemon=True)
+        t.start()
+        t0 = time.monotonic()
+        retry_until(lambda: m.store.get_task(first).status is Status.DONE, timeout=30,
+                    message="the first task done")
+        second = add("second", "write s.txt\ndone")
+        retry_until(lambda: m.store.get_task(second).status is Status.DONE, timeout=30,
+                    message="the second task dispatched and done")
+        # both ran while the first hook (6 s) had not even finished: nothing waited for it
+        hooks_done = [e for e in m.store.events(limit=10_000) if e.kind.startswith("hook.")]
+        assert hooks_done == [] or time.monotonic() - t0 >= 6
+        stop.set()
+        t.join(60)
+    finally:
+        m.close()
+    # the hooks still ran, each once, after the fact (the dispatcher waited for them at stop)
+    ran = [e for e in m.store.events(limit=10_000) if e.kind in ("hook.ran", "hook.failed")]
+    assert sorted(e.task_key for e in ran) == sorted([first, second])

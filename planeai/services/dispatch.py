@@ -116,7 +116,7 @@ class Dispatcher:
         self._finish_runs(result)
         self._finish_parents(result)
         self._dispatch(result)
-        self.hooks.run_pending()
+        self.hooks.kick()
         self._notify()
         return result
 
@@ -394,6 +394,7 @@ class Dispatcher:
             stop: threading.Event | None = None, on_tick=None) -> None:
         stop = stop or threading.Event()
         poll = float(self.cfg["poll_interval"])
+        self.hooks.start()
         try:
             while not stop.is_set():
                 result = self.tick()
@@ -411,4 +412,5 @@ class Dispatcher:
                     if self.store.last_event_id() != mark:
                         break
         finally:
+            self.hooks.stop()  # the hooks of everything that happened still run
             self.release()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,13 +107,73 @@ def run_command(command: str, env: dict[str, str], cwd: str | None,
 
 
 class HookRunner:
-    """Runs hooks for events after a persisted cursor, so each event fires once."""
+    """Runs hooks for events after a persisted cursor, so each event fires once.
+
+    ``start()`` moves the work to a thread of its own (with its own store connection), so a
+    slow or hanging hook never holds up the dispatcher; hooks still run one at a time, in
+    event order."""
 
     CURSOR = "hooks.cursor"
 
     def __init__(self, store: Store, hooks_config: dict) -> None:
         self.store = store
         self.config = hooks_config
+        self._thread: threading.Thread | None = None
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._idle = threading.Event()
+        self._idle.set()
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._loop, name="planeai-hooks", daemon=True)
+        self._thread.start()
+
+    def kick(self) -> None:
+        """New events may be there: run their hooks (in the thread, or here if none)."""
+        if self._thread is None:
+            self.run_pending()
+        else:
+            self._idle.clear()
+            self._wake.set()
+
+    def drain(self, timeout: float = 120.0) -> bool:
+        """Wait until every hook of the events so far has run."""
+        if self._thread is None:
+            self.run_pending()
+            return True
+        self.kick()
+        return self._idle.wait(timeout)
+
+    def stop(self, timeout: float = 120.0) -> None:
+        if self._thread is None:
+            return
+        self.drain(timeout)
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(5)
+        self._thread = None
+
+    def _loop(self) -> None:
+        own = Store.open(self.store.path)
+        runner = HookRunner(own, self.config)
+        try:
+            while not self._stop.is_set():
+                self._wake.wait(1.0)
+                self._wake.clear()
+                try:
+                    while runner.pending():
+                        runner.run_pending()
+                except Exception as e:  # report, never die: hooks are the user's code
+                    try:
+                        own.append_event("hook.failed", data={"error": f"{type(e).__name__}: {e}"})
+                    except Exception:
+                        pass
+                if not self._wake.is_set():
+                    self._idle.set()
+        finally:
+            own.close()
 
     def start_cursor_at_end(self) -> None:
         if self.store.kv_get(self.CURSOR) is None:
@@ -123,6 +184,7 @@ class HookRunner:
         return self.store.events(after=after, limit=500)
 
     def run_pending(self) -> list[HookResult]:
+        """Run the hooks of pending events (a batch); returns what ran."""
         results = []
         for e in self.pending():
             name = hook_name(e)
