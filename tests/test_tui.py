@@ -444,7 +444,7 @@ async def test_tmux_server_gone_is_survived(services, tmp_path, monkeypatch):
             await start_shell(pilot, app, "DEM-1", backend="tmux")
             subprocess.run(["tmux", "-L", sock, "kill-server"], capture_output=True)
             await wait_for(pilot, lambda: session_of(app, "DEM-1").state is SessionState.EXITED,
-                           what="lost session recorded", timeout=8)
+                           what="lost session recorded")
             await pilot.press("ctrl+right_square_bracket")
             app.sidebar.select_id("t:DEM-1")
             await pilot.pause()

@@ -22,6 +22,16 @@ KEY_BYTES = {
 }
 
 
+def key_bytes(keys: tuple[str, ...] | list[str]) -> bytes:
+    """Named keys (tmux's names) as the bytes a terminal sends for them."""
+    out = b""
+    for k in keys:
+        if k not in KEY_BYTES:
+            raise BackendError(f"unknown key {k!r}; known: {', '.join(KEY_BYTES)}")
+        out += KEY_BYTES[k]
+    return out
+
+
 def check_name(name: str) -> str:
     if not SESSION_NAME_RE.match(name):
         raise BackendError(f"session name {name!r} is not accepted: letters, digits, - and _")

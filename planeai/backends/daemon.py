@@ -13,7 +13,7 @@ import sys
 import threading
 from typing import Callable
 
-from planeai.backends.base import (KEY_BYTES, OutputCallback, SessionInfo, Snapshot, SpawnSpec,
+from planeai.backends.base import (key_bytes, OutputCallback, SessionInfo, Snapshot, SpawnSpec,
                                    check_name)
 from planeai.daemon import DaemonPaths, daemon_paths
 from planeai.daemon.client import DaemonClient, DaemonNotRunning, connect
@@ -127,12 +127,7 @@ class DaemonBackend:
         self.client(autostart=False).write(name, data)
 
     def send_keys(self, name: str, *keys: str) -> None:
-        out = b""
-        for k in keys:
-            if k not in KEY_BYTES:
-                raise BackendError(f"unknown key {k!r}; known: {', '.join(KEY_BYTES)}")
-            out += KEY_BYTES[k]
-        self.write(name, out)
+        self.write(name, key_bytes(keys))
 
     def paste(self, name: str, text: str) -> None:
         # the daemon wraps it in bracketed paste when the agent asked for it

@@ -18,7 +18,7 @@ from typing import Callable
 
 import ptyprocess
 
-from planeai.backends.base import (KEY_BYTES, OutputCallback, SessionInfo, Snapshot, SpawnSpec,
+from planeai.backends.base import (key_bytes, OutputCallback, SessionInfo, Snapshot, SpawnSpec,
                                    bracketed, check_name)
 from planeai.errors import BackendError
 from planeai.terminal.screen import TerminalScreen
@@ -188,12 +188,7 @@ class LocalBackend:
             view = view[n:]
 
     def send_keys(self, name: str, *keys: str) -> None:
-        out = b""
-        for k in keys:
-            if k not in KEY_BYTES:
-                raise BackendError(f"unknown key {k!r}; known: {', '.join(KEY_BYTES)}")
-            out += KEY_BYTES[k]
-        self.write(name, out)
+        self.write(name, key_bytes(keys))
 
     def paste(self, name: str, text: str) -> None:
         s = self._get(name)

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from planeai.backends.base import (KEY_BYTES, OutputCallback, SessionInfo, Snapshot, SpawnSpec,
+from planeai.backends.base import (key_bytes, OutputCallback, SessionInfo, Snapshot, SpawnSpec,
                                    check_name)
 from planeai.backends.tmux_control import (TmuxCommandError, TmuxControl, TmuxControlClosed)
 from planeai.errors import BackendError
@@ -225,9 +225,7 @@ class TmuxBackend:
                 raise BackendError(f"cannot write to {name}: {e}") from None
 
     def send_keys(self, name: str, *keys: str) -> None:
-        for k in keys:
-            if k not in KEY_BYTES:
-                raise BackendError(f"unknown key {k!r}; known: {', '.join(KEY_BYTES)}")
+        key_bytes(keys)  # the same names as the other backends, or a clear error
         try:
             self._cmd("send-keys", "-t", target(name), *keys)
         except TmuxCommandError as e:
