@@ -201,8 +201,10 @@ def test_stale_busy_session_is_flagged_once(project, agent_log, tmp_path, capsys
             d.tick()
     finally:
         m.close()
-    assert [e.kind for e in m.store.events(task_key=key)].count("dispatch.stale") == 1
-    assert f"planeai: {key} looks stuck" in capsys.readouterr().out
+    kinds = [(e.kind, e.data) for e in m.store.events(task_key=key)]
+    assert [k for k, _ in kinds].count("dispatch.stale") == 1, kinds
+    out = capsys.readouterr().out
+    assert f"planeai: {key} looks stuck" in out, (out, kinds)
 
 
 def test_one_dispatcher_per_store(project, agent_log, tmp_path):
