@@ -328,7 +328,8 @@ def test_dispatcher_killed_mid_run_resumes_without_double_dispatch(project, agen
             events = s.events(limit=10_000)
         per_task = {k: [e.kind for e in events if e.task_key == k] for k in keys}
         for k in keys:
-            assert per_task[k].count("dispatch.dispatched") == 1, (k, per_task[k])
+            assert per_task[k].count("dispatch.dispatched") == 1, (
+                k, [(e.kind, e.data) for e in events if e.task_key == k])
             # re-adopted, not restarted: one start per task
             assert per_task[k].count("session.started") == 1, (k, per_task[k])
             assert per_task[k].count("dispatch.completed") == 1

@@ -59,6 +59,12 @@ def test_shell_screens(screen, since, expected):
 def test_blank_new_session_is_starting_and_dead_is_exited():
     obs = Observation("", seconds_since_output=None, seconds_since_start=0.5)
     assert classify(obs, SHELL) is AgentStatus.STARTING
+    # a slow start: nothing drawn after 20 s is still starting, not idle
+    obs = Observation("", seconds_since_output=None, seconds_since_start=20)
+    assert classify(obs, SHELL) is AgentStatus.STARTING
+    # a screen cleared after output is not a start
+    obs = Observation("", seconds_since_output=10.0, seconds_since_start=20)
+    assert classify(obs, SHELL) is AgentStatus.IDLE
     obs = Observation("$", alive=False, exit_code=0)
     assert classify(obs, SHELL) is AgentStatus.EXITED
 

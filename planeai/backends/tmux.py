@@ -153,10 +153,18 @@ class TmuxBackend:
         return info
 
     def _sessions(self) -> list[dict]:
-        try:
-            return self.ctl().list_sessions()
-        except TmuxControlClosed:
-            return []
+        """Every session; raises when tmux cannot be asked. An error must never read as
+        "no sessions": reconcile would mark every running agent lost."""
+        for attempt in (1, 2):
+            try:
+                return self.ctl().list_sessions()
+            except TmuxControlClosed:
+                # e.g. attached just as a killed client's control session was destroyed
+                with self._lock:
+                    self._ctl = None
+                if attempt == 2:
+                    raise BackendError(f"cannot list sessions on tmux -L {self.socket}")
+        return []
 
     def list(self) -> list[SessionInfo]:
         out = []

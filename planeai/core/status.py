@@ -73,7 +73,10 @@ def classify(obs: Observation, patterns: StatusPatterns,
     recent = obs.seconds_since_output is not None and obs.seconds_since_output < busy_window
     if _any(patterns.idle, text) and not (recent and not patterns.busy):
         return AgentStatus.IDLE
-    if not text.strip() and (obs.seconds_since_start or 0) < STARTUP_GRACE:
+    if not text.strip() and (obs.seconds_since_output is None
+                             or (obs.seconds_since_start or 0) < STARTUP_GRACE):
+        # nothing drawn yet: still starting, however long that takes (a slow first start
+        # must not look idle, or a deferred prompt would be typed into it too early)
         return AgentStatus.STARTING
     if recent:
         return AgentStatus.BUSY

@@ -543,7 +543,13 @@ class SessionManager:
 
                 be = self.backend(kind)
                 assert isinstance(be, TmuxBackend)
-                running = {i.name: i for i in be.list()} if be.server_running() else {}
+                if be.server_running():
+                    try:
+                        running = {i.name: i for i in be.list()}
+                    except BackendError:
+                        continue  # could not ask tmux this time: judge nothing, try again later
+                else:
+                    running = {}
                 for s in sessions:
                     info = running.get(s.name)
                     if info is None:
