@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Union
 
-__all__ = ["Text", "ToolUse", "ScriptedAnthropic", "is_main_request"]
+__all__ = ["Text", "ToolUse", "ScriptedAnthropic", "ScriptedServer", "JsonHandler", "is_main_request"]
 
 
 @dataclass
@@ -115,8 +115,9 @@ def _split(text: str, n: int) -> list[str]:
     return out
 
 
-class ScriptedAnthropic:
-    """A threaded local HTTP server speaking enough of the Anthropic Messages API.
+class ScriptedServer:
+    """A threaded HTTP server on 127.0.0.1 serving scripted model turns; the API-specific
+    subclasses (Anthropic here, OpenAI in openai_endpoint.py) add their wire format.
 
     ``script`` is either a list of turns (each a list of :class:`Text` / :class:`ToolUse`
     blocks) served in order to the main conversation, or a callable ``(request_json) ->
@@ -124,11 +125,14 @@ class ScriptedAnthropic:
     further main turn is ``Text("Done.")``.
     """
 
-    def __init__(self, script: Script, *, host: str = "127.0.0.1", model: str = "claude-sonnet-4-5") -> None:
+    handler: type[BaseHTTPRequestHandler]
+    url_suffix = ""
+    thread_name = "scripted-model"
+
+    def __init__(self, script: Script, *, host: str = "127.0.0.1") -> None:
         self._script = script
         self._turns = None if callable(script) else [list(t) for t in script]
         self._host = host
-        self._model = model
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
         self.requests: list[dict] = []
@@ -137,13 +141,13 @@ class ScriptedAnthropic:
         self.url = ""
 
     # -- lifecycle -------------------------------------------------------------------------
-    def start(self) -> "ScriptedAnthropic":
-        handler = type("_Handler", (_Handler,), {"api": self})
+    def start(self):
+        handler = type("_Handler", (self.handler,), {"api": self})
         self._server = ThreadingHTTPServer((self._host, 0), handler)
         self._server.daemon_threads = True
-        port = self._server.server_address[1]
-        self.url = f"http://{self._host}:{port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, name="scripted-anthropic", daemon=True)
+        self.url = f"http://{self._host}:{self._server.server_address[1]}{self.url_suffix}"
+        self._thread = threading.Thread(target=self._server.serve_forever,
+                                        name=self.thread_name, daemon=True)
         self._thread.start()
         return self
 
@@ -156,7 +160,7 @@ class ScriptedAnthropic:
             self._thread.join(timeout=5)
             self._thread = None
 
-    def __enter__(self) -> "ScriptedAnthropic":
+    def __enter__(self):
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -166,11 +170,7 @@ class ScriptedAnthropic:
     def main_turns(self) -> list[dict]:
         """The JSON bodies of requests judged to be the main agent conversation."""
         with self._lock:
-            return [
-                r["json"]
-                for r in self.requests
-                if r["method"] == "POST" and r["path"] == "/v1/messages" and r.get("main")
-            ]
+            return [r["json"] for r in self.requests if r.get("main")]
 
     def remaining_turns(self) -> int:
         with self._lock:
@@ -193,14 +193,15 @@ class ScriptedAnthropic:
         return f"{prefix}_{next(self._ids):04d}{uuid.uuid4().hex[:20]}"
 
 
-class _Handler(BaseHTTPRequestHandler):
-    api: ScriptedAnthropic
+class JsonHandler(BaseHTTPRequestHandler):
+    """Request plumbing shared by the scripted APIs: quiet, JSON in and out, HEAD probes."""
+
+    api: ScriptedServer
     protocol_version = "HTTP/1.1"
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet
         pass
 
-    # -- plumbing --------------------------------------------------------------------------
     def _read_json(self) -> dict:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
@@ -210,7 +211,7 @@ class _Handler(BaseHTTPRequestHandler):
             return {"_raw": raw.decode("utf-8", "replace")}
 
     def _entry(self, body: dict | None) -> dict:
-        entry = {
+        return {
             "time": time.time(),
             "method": self.command,
             "path": self.path.split("?", 1)[0],
@@ -218,7 +219,6 @@ class _Handler(BaseHTTPRequestHandler):
             "headers": {k.lower(): v for k, v in self.headers.items()},
             "json": body,
         }
-        return entry
 
     def _send_json(self, status: int, payload: dict) -> None:
         data = json.dumps(payload).encode()
@@ -230,10 +230,30 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(data)
 
-    # -- verbs -----------------------------------------------------------------------------
     def do_HEAD(self) -> None:  # noqa: N802
         self.api._record(self._entry(None))
         self._send_json(200, {})
+
+
+class ScriptedAnthropic(ScriptedServer):
+    """Speaks enough of the Anthropic Messages API (streaming SSE) for Claude Code."""
+
+    thread_name = "scripted-anthropic"
+
+    def __init__(self, script: Script, *, host: str = "127.0.0.1",
+                 model: str = "claude-sonnet-4-5") -> None:
+        super().__init__(script, host=host)
+        self._model = model
+        self.handler = _Handler
+
+    def main_turns(self) -> list[dict]:
+        with self._lock:
+            return [r["json"] for r in self.requests
+                    if r["method"] == "POST" and r["path"] == "/v1/messages" and r.get("main")]
+
+
+class _Handler(JsonHandler):
+    api: ScriptedAnthropic
 
     def do_GET(self) -> None:  # noqa: N802
         entry = self._entry(None)

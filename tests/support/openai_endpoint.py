@@ -17,16 +17,12 @@ message the interactive TUI asks for a task title ("Generate a concise, single-l
 
 from __future__ import annotations
 
-import itertools
 import json
-import threading
 import time
-import uuid
 from collections.abc import Sequence
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
-from tests.support.anthropic_endpoint import DONE_TURN, Block, Script, Text, ToolUse, _split
+from tests.support.anthropic_endpoint import (Block, JsonHandler, Script, ScriptedServer, Text,
+                                             ToolUse, _split)
 
 __all__ = ["Text", "ToolUse", "ScriptedOpenAI", "is_main_request"]
 
@@ -39,93 +35,20 @@ def _side_answer(body: dict) -> str:
     return "Scripted task"
 
 
-class ScriptedOpenAI:
+class ScriptedOpenAI(ScriptedServer):
     """Threaded local server speaking enough of the Responses API for Codex. Same API as
     :class:`tests.support.anthropic_endpoint.ScriptedAnthropic`; ``url`` ends in ``/v1``."""
 
+    url_suffix = "/v1"
+    thread_name = "scripted-openai"
+
     def __init__(self, script: Script, *, host: str = "127.0.0.1") -> None:
-        self._script = script
-        self._turns = None if callable(script) else [list(t) for t in script]
-        self._host = host
-        self._lock = threading.Lock()
-        self._ids = itertools.count(1)
-        self.requests: list[dict] = []
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-        self.url = ""
-
-    def start(self) -> "ScriptedOpenAI":
-        handler = type("_Handler", (_Handler,), {"api": self})
-        self._server = ThreadingHTTPServer((self._host, 0), handler)
-        self._server.daemon_threads = True
-        self.url = f"http://{self._host}:{self._server.server_address[1]}/v1"
-        self._thread = threading.Thread(target=self._server.serve_forever, name="scripted-openai", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> "ScriptedOpenAI":
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def main_turns(self) -> list[dict]:
-        with self._lock:
-            return [r["json"] for r in self.requests if r.get("main")]
-
-    def _record(self, entry: dict) -> None:
-        with self._lock:
-            self.requests.append(entry)
-
-    def _next_main_turn(self, body: dict) -> list[Block]:
-        if self._turns is None:
-            return list(self._script(body))  # type: ignore[operator]
-        with self._lock:
-            if self._turns:
-                return self._turns.pop(0)
-        return list(DONE_TURN)
-
-    def _new_id(self, prefix: str) -> str:
-        return f"{prefix}_{next(self._ids):04d}{uuid.uuid4().hex[:20]}"
+        super().__init__(script, host=host)
+        self.handler = _Handler
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(JsonHandler):
     api: ScriptedOpenAI
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-        pass
-
-    def _entry(self, body: dict | None) -> dict:
-        return {
-            "time": time.time(),
-            "method": self.command,
-            "path": self.path.split("?", 1)[0],
-            "headers": {k.lower(): v for k, v in self.headers.items()},
-            "json": body,
-        }
-
-    def _send_json(self, status: int, payload: dict) -> None:
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(data)
-
-    def do_HEAD(self) -> None:  # noqa: N802
-        self.api._record(self._entry(None))
-        self._send_json(200, {})
 
     def do_GET(self) -> None:  # noqa: N802
         entry = self._entry(None)
