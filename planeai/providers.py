@@ -32,7 +32,7 @@ _KEYS: dict[str, type | tuple[type, ...]] = {
     "version_command": list, "command": list, "prompt_command": (str, list),
     "submit_key": str, "yolo_flag": list, "env": dict, "secrets": list,
     "default_variant": str, "autonomous_prompt_template": str, "variants": dict,
-    "skills": dict, "status": dict,
+    "skills": dict, "status": dict, "agent": bool,
 }
 _REQUIRED = {"name", "binary", "command"}
 
@@ -66,6 +66,9 @@ class Provider:
     skills_dir: str = ""
     instructions_file: str = ""
     status: StatusPatterns = field(default_factory=StatusPatterns)
+    # False for a plain shell: whatever text it is given runs as commands, so it never gets a
+    # prompt, a task's text or an autonomous run (only what a person types by hand).
+    agent: bool = True
 
     def variant(self, name: str | None) -> Variant | None:
         name = name or self.default_variant
@@ -82,6 +85,14 @@ class Provider:
             return default_shell()
         return shutil.which(self.binary)
 
+    def require_agent(self) -> None:
+        """The one gate before text is handed to a provider's process as instructions."""
+        if not self.agent:
+            raise ProviderError(
+                f"{self.name} is not an agent: text given to it would run as shell commands, so it "
+                "never gets a prompt or a task to work on; choose an agent CLI "
+                "(planeai provider list)")
+
     def argv(self, values: dict[str, str | None], *, variant: Variant | None,
              yolo: bool) -> list[str]:
         splice = list(variant.args if variant else ()) + (list(self.yolo_flag) if yolo else [])
@@ -91,6 +102,7 @@ class Provider:
         return render_argv(self.command, vals, splice)
 
     def autonomous_prompt(self, values: dict[str, str | None]) -> str:
+        self.require_agent()
         template = self.autonomous_prompt_template or DEFAULT_AUTONOMOUS_PROMPT
         return fill(template, values)
 
@@ -211,6 +223,7 @@ def parse_provider(path: Path, data: dict) -> Provider:
         skills_dir=str(skills.get("dir", "")),
         instructions_file=str(skills.get("instructions_file", "")),
         status=patterns,
+        agent=data.get("agent", True),
     )
 
 

@@ -96,6 +96,20 @@ def run_subprocess(*args: str, cwd: Path | None = None, env: dict | None = None,
                           input=input, capture_output=True, timeout=timeout)
 
 
+ECHO_AGENT = ROOT / "tests" / "support" / "echo_agent.py"
+
+
+def install_echo_agent(providers_dir: Path, name: str = "echoer") -> str:
+    """A user provider file for tests/support/echo_agent.py: an agent that prints its prompt
+    and echoes what it is sent, literally (so a test can see exactly what reached it)."""
+    providers_dir.mkdir(parents=True, exist_ok=True)
+    (providers_dir / f"{name}.toml").write_text(
+        f'name = "{name}"\nbinary = "{sys.executable}"\n'
+        f'command = ["{sys.executable}", "{ECHO_AGENT}", "{{prompt}}"]\n'
+        '[status]\nidle = ["^> ?\\\\Z"]\n')
+    return name
+
+
 def retry_until(fn: Callable[[], object], timeout: float = 30.0, interval: float = 0.02,
                 message: str = "condition"):
     """Poll ``fn`` until it returns something truthy; fail with ``message`` at the deadline."""
@@ -107,3 +121,16 @@ def retry_until(fn: Callable[[], object], timeout: float = 30.0, interval: float
             return last
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {message}; last={last!r}")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """With CI=true a test that would skip (a missing agent CLI, tmux, Docker) fails instead:
+    CI must install everything, and a green run must mean every test really ran."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.skipped and os.environ.get("CI", "").lower() == "true" and \
+            not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.outcome = "failed"
+        report.longrepr = f"skipped under CI=true (CI must provide what it needs): {reason}"

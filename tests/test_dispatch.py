@@ -228,14 +228,17 @@ def test_per_project_and_provider_limits_and_rules(project, agent_log, tmp_path)
     for i in range(4):
         add(f"t{i}", "idle", priority=i)
     docs = add("Update the docs", "idle", priority=10)
+    from conftest import install_echo_agent
+
+    install_echo_agent(locations().user_providers_dir)
     m = make_manager(agent_log, tmp_path, max_sessions=4, per_provider={"scripted": 2},
-                     rules=[{"title": "(?i)docs", "provider": "shell"}])
+                     rules=[{"title": "(?i)docs", "provider": "echoer"}])
     d = Dispatcher(m)
     try:
         r = d.tick()
         agents = {s.task_key: s.provider for s in m.store.list_sessions()}
-        assert agents[docs] == "shell"
-        assert sorted(agents.values()) == ["scripted", "scripted", "shell"]
+        assert agents[docs] == "echoer"
+        assert sorted(agents.values()) == ["echoer", "scripted", "scripted"]
         assert len(r.dispatched) == 3  # the scripted provider is capped at 2
         m.config.data["dispatch"]["per_project"] = {"planeai": 3}
         assert d.tick().dispatched == []

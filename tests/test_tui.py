@@ -669,10 +669,13 @@ async def test_toggle_auto_dispatch_starts_ready_tasks(services):
 
 
 async def test_prompt_box_mentions_start_one_session_per_agent(services):
-    """`@shell @shell echo ...` in the prompt box: two sessions for the selected task, each
+    """`@echoer @echoer say ...` in the prompt box: two sessions for the selected task, each
     in its own worktree; a wrong mention starts nothing and says why."""
     from planeai.tui.prompt_dialog import PromptDialog
 
+    from conftest import install_echo_agent
+
+    install_echo_agent(services.locs.user_providers_dir)
     services.task("Compare agents")
     app = make_app(services)
     async with app.run_test(size=SIZE) as pilot:
@@ -680,14 +683,14 @@ async def test_prompt_box_mentions_start_one_session_per_agent(services):
         assert app.sidebar.select_id("t:DEM-1")
         await pilot.press("p")
         await wait_for(pilot, lambda: isinstance(app.screen, PromptDialog), what="prompt dialog")
-        app.screen.query_one("TextArea").text = "@shell-nope echo x"
+        app.screen.query_one("TextArea").text = "@echoer-nope echo x"
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: any("unknown variant 'nope'" in n.message
                                           for n in app._notifications), what="error toast")
         assert services.store.sessions_for_task("DEM-1") == []
         await pilot.press("p")
         await wait_for(pilot, lambda: isinstance(app.screen, PromptDialog), what="prompt dialog")
-        app.screen.query_one("TextArea").text = "@shell @shell echo side-$((20+22))"
+        app.screen.query_one("TextArea").text = "@echoer @echoer echo side-$((20+22))"
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: len(services.store.sessions_for_task("DEM-1")) == 2,
                        what="two sessions")
@@ -699,5 +702,5 @@ async def test_prompt_box_mentions_start_one_session_per_agent(services):
             [(e.kind, e.session_id, e.data) for e in services.store.events(task_key="DEM-1")
              if e.kind.startswith("session")]
         for s in sessions:
-            await wait_for(pilot, lambda s=s: "side-42" in be.snapshot(s.name).text,
+            await wait_for(pilot, lambda s=s: "prompt: echo side-$((20+22))" in be.snapshot(s.name).text,
                            what=f"the prompt's output in {s.name}")

@@ -44,6 +44,8 @@ def run_many(m: SessionManager, text: str, *, extra_agents: list[str] = (),
     elif project is None:
         raise ValidationError("a run needs a task or a project")
     resolved = [resolve(x, m.registry(project), m.skill_set(project)) for x in mentions]
+    for r in resolved:
+        m.resolve_agent(r.agent, project)[0].require_agent()  # before anything starts
     if not task_key:
         title = prompt.splitlines()[0].strip()
         title = title if len(title) <= 80 else title[:77] + "..."

@@ -29,6 +29,8 @@ from planeai.store.repository import Store, now
 # Prompts longer than this go through a file: Linux caps one argv element at 128 KiB.
 ARGV_PROMPT_LIMIT = 64 * 1024
 LIVE_STATES = (SessionState.CREATED, SessionState.RUNNING)
+# planeai's own credentials (tracker sync): never handed to an agent's session.
+PLANEAI_SECRETS = ("JIRA_API_TOKEN", "PLANE_API_KEY", "PLANE_WEBHOOK_SECRET")
 
 
 @dataclass
@@ -135,6 +137,10 @@ class SessionManager:
     def _session_env(self, s_id: str, project: Project, task: Task | None, cwd: str,
                      provider: Provider, yolo: bool) -> dict[str, str]:
         env = dict(self.env)
+        # A session gets only its own provider's secrets: every other provider's keys and
+        # planeai's own tracker tokens are removed (a shell session gets none at all).
+        for name in self._secret_names(project) - set(provider.secrets):
+            env.pop(name, None)
         env.update(provider.env)
         # `planeai` must be callable inside the session, from the same install as this one
         bindir = str(Path(sys.executable).parent)
@@ -160,6 +166,12 @@ class SessionManager:
             env.pop(var, None)
         return env
 
+    def _secret_names(self, project: Project) -> set[str]:
+        names = set(PLANEAI_SECRETS)
+        for p in self.registry(project).providers.values():
+            names.update(p.secrets)
+        return names
+
     # ------------------------------------------------------------------ start
     def start(
         self,
@@ -184,6 +196,8 @@ class SessionManager:
         if project is None:
             raise NotFoundError("a session needs a task or a project")
         provider, variant = self.resolve_agent(agent, project, task)
+        if prompt is not None or autonomous or skill:
+            provider.require_agent()  # task text and prompts never reach a plain shell
         kind = backend or self.config["defaults.backend"]
         be = self.backend(kind)
 
