@@ -1,27 +1,42 @@
 """The tmux backend: sessions on planeai's own tmux server (``tmux -L planeai``).
 
 Sessions outlive planeai, and ``tmux -L planeai attach -t PLA-1`` works from any terminal.
+Each ``PLANEAI_HOME`` gets a server of its own (``planeai-<hash>``, :func:`default_socket`),
+so two homes never see, block or kill each other's sessions.
 All talk goes over one control-mode client (``tmux -C``): a capture costs ~0.3 ms instead of
 a ~2 ms fork, and 50 panes are swept in one pipelined round trip.
 
 Pitfalls handled here: targets are exact (``=PLA-1:`` never hits PLA-12); ``remain-on-exit``
 is on server-wide before any spawn, so a finished agent keeps its pane and exit status; argv
 always has 2+ elements so tmux execs it directly instead of through ``sh -c``.
+
+Literal strings only: tmux expands ``#(cmd)`` and ``#{...}`` formats in start directories
+(``-c``) and buffer file paths, so no path planeai was given ever goes there. Sessions start
+in ``/`` and the wrapper cds into the worktree itself; pasted text goes in as one
+``set-buffer`` argument. Names (sessions, buffers) are checked by ``check_name``; argv and
+``-e`` values reach the process as they are.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import os
+import shutil
 import signal
+import subprocess
+import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Mapping
 
 from planeai.backends.base import (key_bytes, OutputCallback, SessionInfo, Snapshot, SpawnSpec,
                                    check_name)
-from planeai.backends.tmux_control import (TmuxCommandError, TmuxControl, TmuxControlClosed)
+from planeai.backends.procs import kill_session_processes
+from planeai.backends.tmux_control import (TmuxCommandError, TmuxControl, TmuxControlClosed,
+                                           server_env)
 from planeai.errors import BackendError
 
 HISTORY_LIMIT = 10000
@@ -30,8 +45,24 @@ _INFO_FMT = ("#{pane_dead}\x1f#{pane_dead_status}\x1f#{pane_pid}\x1f#{cursor_x}\
              "#{session_created}")
 
 
+def default_socket(env: Mapping[str, str]) -> str:
+    """The server of this ``PLANEAI_HOME``: "planeai" without one, else "planeai-" and a hash
+    of the resolved path (two spellings of one home share a server, two homes never do)."""
+    home = env.get("PLANEAI_HOME")
+    if not home:
+        return "planeai"
+    resolved = os.path.realpath(os.path.expanduser(home))
+    return "planeai-" + hashlib.sha256(os.fsencode(resolved)).hexdigest()[:10]
+
+
 def target(name: str) -> str:
-    return f"={name}:"
+    """The exact pane target of a session; the name is checked here, so no tmux command of
+    this backend ever carries a name with '#', ':' or '.' in it."""
+    return f"={check_name(name)}:"
+
+
+def session_target(name: str) -> str:
+    return f"={check_name(name)}"
 
 
 def _foreground_group(pid: int) -> int | None:
@@ -48,22 +79,73 @@ def _foreground_group(pid: int) -> int | None:
     return tpgid if tpgid > 0 else None
 
 
-# The agent runs under a minimal sh that writes its exit status to a private file. tmux 3.3a
-# now and then never reaps a pane's child (pane dead, no status); the file keeps the code.
-# The argv arrives as positional parameters ("$@"), so no text is ever parsed by the shell;
-# the traps run `:` instead of ignoring signals, so the agent keeps default INT/HUP/TERM
-# handling while sh survives them long enough to record how the agent ended.
-EXIT_WRAPPER = ["/bin/sh", "-c", 'trap : INT QUIT HUP TERM; "$@"; s=$?; '
-                'printf %s "$s" > "$0.tmp" && mv "$0.tmp" "$0"; exit "$s"']
+# The agent runs under a minimal sh (the session leader) that writes its pid and, at the end,
+# the agent's exit status to private files: tmux 3.3a now and then never reaps a pane's child
+# (pane dead, no status), and after the server died the pid still reaches the session.
+# Every string is a positional parameter ($0 status file, $1 directory, the rest argv): no
+# text is ever parsed by the shell. The agent runs in the background, so a hangup reaches sh
+# at once (a foreground child defers traps until it ends, and the agent outlived its server);
+# sh forwards HUP and TERM to it and waits again until it has really ended. Without job
+# control a background child stays in sh's process group, the terminal's foreground one, so
+# it reads the tty (fd 3 keeps it: sh gives background jobs /dev/null) and gets ^C; sh starts
+# it with SIGINT and SIGQUIT ignored, which _reset_signals() undoes before exec. A process that
+# ignores the hangup too is ended by kill()/forget() (planeai.backends.procs).
+_WRAPPER_SCRIPT = (
+    'printf %s "$$" > "$0.pid"; '
+    'if cd -- "$1"; then shift; '
+    'exec 3<&0; "$@" <&3 3<&- & c=$!; exec 3<&-; '
+    'trap \'kill -HUP "$c" 2>/dev/null\' HUP; trap \'kill -TERM "$c" 2>/dev/null\' TERM; '
+    'trap : INT QUIT; '
+    'while :; do wait "$c"; s=$?; kill -0 "$c" 2>/dev/null || break; done; '
+    'else s=1; fi; '
+    'printf %s "$s" > "$0.tmp" && mv "$0.tmp" "$0"; exit "$s"')
+EXIT_WRAPPER = ["/bin/sh", "-c", _WRAPPER_SCRIPT]
+
+_PY_RESET = ("import os, signal, sys\n"
+             "for s in (signal.SIGINT, signal.SIGQUIT): signal.signal(s, signal.SIG_DFL)\n"
+             "try: os.execvp(sys.argv[1], sys.argv[1:])\n"
+             "except OSError as e: sys.stderr.write(f'{sys.argv[1]}: {e.strerror}\\n')\n"
+             "sys.exit(127)\n")
+
+
+@functools.cache
+def _reset_signals() -> tuple[str, ...]:
+    """A prefix that execs argv with default SIGINT/SIGQUIT: GNU env (coreutils 8.31+), else
+    a Python one-liner (it execs, so nothing stays behind)."""
+    env = shutil.which("env") or "/usr/bin/env"
+    try:
+        ok = subprocess.run([env, "--default-signal=INT,QUIT", "true"], capture_output=True,
+                            timeout=10).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        ok = False
+    if ok:
+        return (env, "--default-signal=INT,QUIT")
+    return (sys.executable, "-S", "-c", _PY_RESET)
+
+
+def wrapped_argv(status_file: str, cwd: str, argv: list[str]) -> list[str]:
+    """The pane's argv: the wrapper, its files and directory, then the agent's argv."""
+    # absolute: `cd -- -` would mean $OLDPWD, and CDPATH applies to relative paths only
+    return [*EXIT_WRAPPER, status_file, os.path.abspath(cwd), *_reset_signals(), *argv]
+
+
+def _leader_of(pid: int, status_file: Path) -> bool:
+    """Is ``pid`` still the wrapper that wrote this pid file (and not a reused pid)?"""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return len(argv) > 3 and argv[2] == _WRAPPER_SCRIPT.encode() \
+        and argv[3] == os.fsencode(str(status_file))
 
 
 class TmuxBackend:
     kind = "tmux"
 
-    def __init__(self, socket: str = "planeai", *, env: dict[str, str] | None = None,
+    def __init__(self, socket: str = "", *, env: dict[str, str] | None = None,
                  tmux_bin: str = "tmux", runtime_dir: Path | None = None) -> None:
-        self.socket = socket
         self.env = dict(os.environ if env is None else env)
+        self.socket = socket or default_socket(self.env)
         self.tmux_bin = tmux_bin
         self.runtime_dir = runtime_dir
         self._ctl: TmuxControl | None = None
@@ -86,8 +168,28 @@ class TmuxBackend:
                 ctl.close()
                 raise BackendError(f"cannot start tmux server -L {self.socket}: {e}") from None
             ctl.add_output_listener(self._on_output)
+            ctl.add_event_listener(self._on_event)
             self._ctl = ctl
             return ctl
+
+    def _on_event(self, name: str, args: list[str]) -> None:
+        """A session's watcher ended while someone still subscribes (tmux dropped that client,
+        e.g. it attached as the session was being made): watch it again, off the reader
+        thread, so the app's view keeps getting output instead of freezing silently."""
+        if name != "watch-ended" or not args or not self._subs.get(args[0]):
+            return
+
+        def rewatch(session: str = args[0]) -> None:
+            ctl = self._ctl
+            if ctl is None or not self._subs.get(session) or session in ctl.watched:
+                return
+            try:
+                if self._pane_info(session) is not None:
+                    ctl.watch(session)
+            except BackendError:
+                pass  # the session is gone: its subscribers see it exit
+
+        threading.Thread(target=rewatch, name=f"tmux-rewatch-{args[0]}", daemon=True).start()
 
     def _cmd(self, *args: str) -> list[str]:
         try:
@@ -100,17 +202,9 @@ class TmuxBackend:
 
     def server_running(self) -> bool:
         """True when the server answers, without starting one."""
-        import subprocess
-
         r = subprocess.run([self.tmux_bin, "-L", self.socket, "list-sessions"],
-                           capture_output=True, env=self._tmux_env(), timeout=10)
+                           capture_output=True, env=server_env(self.env), cwd="/", timeout=10)
         return r.returncode == 0
-
-    def _tmux_env(self) -> dict[str, str]:
-        env = dict(self.env)
-        env.pop("TMUX", None)
-        env.pop("TMUX_PANE", None)
-        return env
 
     # ------------------------------------------------------------------ protocol
     def spawn(self, spec: SpawnSpec) -> SessionInfo:
@@ -123,7 +217,11 @@ class TmuxBackend:
             status_file.unlink()
         except FileNotFoundError:
             pass
-        argv = [*EXIT_WRAPPER, str(status_file), *spec.argv]
+        try:
+            self._pid_file(spec.name).unlink()
+        except FileNotFoundError:
+            pass
+        argv = wrapped_argv(str(status_file), spec.cwd, spec.argv)
         env_args: list[str] = []
         for k, v in spec.env.items():
             if "\x00" in k or "\x00" in v or "=" in k:
@@ -133,8 +231,7 @@ class TmuxBackend:
             # a restart: respawn the dead pane in place. Killing the session and creating a
             # new one of the same name left tmux 3.3a unable to reap the next child now and
             # then (a zombie with no exit status); respawning keeps one pane for the session.
-            args = ["respawn-pane", "-k", "-t", target(spec.name), "-c", spec.cwd, *env_args,
-                    *argv]
+            args = ["respawn-pane", "-k", "-t", target(spec.name), "-c", "/", *env_args, *argv]
             try:
                 self._cmd("resize-window", "-t", target(spec.name), "-x", str(spec.cols),
                           "-y", str(spec.rows))
@@ -142,7 +239,7 @@ class TmuxBackend:
                 pass
         else:
             args = ["new-session", "-d", "-s", spec.name, "-x", str(spec.cols), "-y",
-                    str(spec.rows), "-c", spec.cwd, *env_args, *argv]
+                    str(spec.rows), "-c", "/", *env_args, *argv]
         try:
             self._cmd(*args)
         except TmuxCommandError as e:
@@ -202,6 +299,18 @@ class TmuxBackend:
         os.chmod(d, 0o700)
         return d / name
 
+    def _pid_file(self, name: str) -> Path:
+        return self._status_file(name).with_name(name + ".pid")
+
+    def _recorded_leader(self, name: str) -> int | None:
+        """The wrapper's pid from its pid file, if that wrapper still runs: how a session
+        whose tmux server died is still reached."""
+        try:
+            pid = int(self._pid_file(name).read_text().strip())
+        except (OSError, ValueError):
+            return None
+        return pid if pid > 1 and _leader_of(pid, self._status_file(name)) else None
+
     def _recorded_status(self, name: str) -> int | None:
         try:
             return int(self._status_file(name).read_text().strip())
@@ -240,25 +349,17 @@ class TmuxBackend:
             raise BackendError(f"cannot send keys to {name}: {e}") from None
 
     def paste(self, name: str, text: str) -> None:
-        """Through a tmux buffer: -p wraps it in bracketed paste when the agent asked for it."""
+        """Through a tmux buffer: -p wraps it in bracketed paste when the agent asked for it.
+        The text is one set-buffer argument (literal); load-buffer would expand its path."""
         text = text.replace("\x1b[201~", "")
-        buf = f"planeai-{name}"
-        d = self.runtime_dir
-        if d is not None:
-            d.mkdir(parents=True, exist_ok=True)
-        fd, path = tempfile.mkstemp(prefix="paste-", dir=str(d) if d else None)
+        if not text:
+            return
+        buf = f"planeai-{check_name(name)}"
         try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(text.encode("utf-8"))
-            self._cmd("load-buffer", "-b", buf, path)
+            self._cmd("set-buffer", "-b", buf, "--", text)
             self._cmd("paste-buffer", "-p", "-d", "-b", buf, "-t", target(name))
-        except TmuxCommandError as e:
+        except (TmuxCommandError, ValueError) as e:
             raise BackendError(f"cannot paste into {name}: {e}") from None
-        finally:
-            try:
-                os.unlink(path)
-            except OSError:
-                pass
 
     def resize(self, name: str, cols: int, rows: int) -> None:
         try:
@@ -314,9 +415,23 @@ class TmuxBackend:
         return [ln.rstrip() for ln in lines]
 
     def kill(self, name: str, *, timeout: float = 5.0) -> int | None:
+        """End the agent and everything it started; its exit code when known."""
         info = self.info(name)
         if info is None:
-            raise BackendError(f"no tmux session {name}")
+            leader = self._recorded_leader(name)
+            if leader is None:
+                raise BackendError(f"no tmux session {name}")
+            # the server is gone but the agent is not (it ignored the hangup)
+            kill_session_processes(leader, timeout=timeout)
+            return None
+        try:
+            return self._kill_pane(name, info, timeout)
+        finally:
+            if info.pid:
+                # what the agent started in groups of their own, or that ignored every signal
+                kill_session_processes(info.pid, timeout=timeout)
+
+    def _kill_pane(self, name: str, info: SessionInfo, timeout: float) -> int | None:
         if not info.alive or info.pid is None:
             return info.exit_code
         for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGKILL):
@@ -341,13 +456,23 @@ class TmuxBackend:
         return None
 
     def forget(self, name: str) -> None:
+        """Remove the session and end every process it still has."""
+        info = self._pane_info(name)
+        leader = info.pid if info is not None else self._recorded_leader(name)
         try:
-            self._cmd("kill-session", "-t", f"={name}")
+            self._cmd("kill-session", "-t", session_target(name))
         except TmuxCommandError:
             pass
+        if leader:
+            kill_session_processes(leader)
+        for f in (self._status_file(name), self._pid_file(name)):
+            try:
+                f.unlink()
+            except OSError:
+                pass
 
     def attach_command(self, name: str) -> list[str] | None:
-        return [self.tmux_bin, "-L", self.socket, "attach-session", "-t", f"={name}"]
+        return [self.tmux_bin, "-L", self.socket, "attach-session", "-t", session_target(name)]
 
     # ------------------------------------------------------------------ streaming
     def _on_output(self, pane: str, data: bytes) -> None:
@@ -359,12 +484,23 @@ class TmuxBackend:
                 pass
 
     def subscribe(self, name: str, callback: OutputCallback) -> Callable[[], None]:
+        check_name(name)
         self.list()  # refresh pane -> name
         ctl = self.ctl()
-        first = not self._subs.get(name)
-        self._subs.setdefault(name, []).append(callback)
-        if first:
-            ctl.watch(name)
+        subs = self._subs.setdefault(name, [])
+        subs.append(callback)
+        # watch unless a live watcher is already there: one that died (its session was gone
+        # when it attached, e.g. the app subscribed while the session was still being set up)
+        # is replaced; a failed watch leaves no subscriber behind that would make the next
+        # subscribe think it is watched
+        if name not in ctl.watched:
+            try:
+                ctl.watch(name)
+            except BaseException:
+                subs.remove(callback)
+                if not subs:
+                    self._subs.pop(name, None)
+                raise
 
         def unsubscribe() -> None:
             subs = self._subs.get(name, [])
@@ -385,9 +521,16 @@ class TmuxBackend:
                 self._ctl = None
 
     def kill_server(self) -> None:
-        """Tests and `planeai doctor --reset` only: ends every session on this socket."""
+        """Tests and `planeai doctor --reset` only: ends every session on this socket, and
+        every process of theirs (an agent that ignores the hangup too)."""
+        try:
+            leaders = [i.pid for i in self.list() if i.pid]
+        except BackendError:
+            leaders = []
         try:
             self._cmd("kill-server")
         except (TmuxCommandError, TmuxControlClosed):
             pass
         self.close()
+        for pid in leaders:
+            kill_session_processes(pid)

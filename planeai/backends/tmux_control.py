@@ -9,8 +9,21 @@ A capture over this channel costs ~0.3 ms instead of ~2.2 ms for a fork of ``tmu
 Facts this module relies on (checked on tmux 3.3a):
 
 * A control client must be attached to a session or it exits. The main client attaches to a
-  hidden session ``__planeai_ctl`` (created if missing, ``destroy-unattached on`` so it vanishes
-  with the last planeai client and does not keep an otherwise empty server alive).
+  hidden session ``__planeai_ctl`` that stays for the server's life (``new-session -A``: the
+  server runs commands one at a time, so six clients starting at once make one session).
+* tmux 3.3a segfaults (the server, so every session, dies) when it sends a control-mode
+  notification (``%client-detached``, ``%sessions-changed``, ``%layout-change``...) to a
+  control client that is still identifying itself (its control state is not set up yet:
+  tmux PRs #4980, #5004). Six planeai commands at once did it within seconds, with or without
+  ``destroy-unattached``. So planeai's processes take one lock per server (:class:`ServerLock`,
+  an flock next to the socket) while a control client connects, while one leaves (until the
+  server has dropped it), and around every command that can notify; and windows do not
+  rename themselves (``automatic-rename off``: a rename is a notification too). What planeai
+  cannot order is a person attaching to or detaching from the server at that very moment.
+* The server is started by our control client, and a fresh server keeps its starter's
+  environment as the global one (``show-environment -g``), inherited by every pane: the client
+  runs with :func:`server_env` (no provider keys) and in ``/`` (a start directory is expanded
+  as a format, and the server keeps its starter's cwd).
 * A control client only receives ``%output`` for panes of windows in *its attached session*.
   The hidden session has one silent pane, so the main client receives no pane output at all.
   To stream a session's output call :meth:`TmuxControl.watch`, which attaches one extra control
@@ -35,7 +48,9 @@ Facts this module relies on (checked on tmux 3.3a):
 
 from __future__ import annotations
 
+import atexit
 import collections
+import fcntl
 import logging
 import os
 import re
@@ -43,6 +58,8 @@ import shutil
 import subprocess
 import threading
 import time
+import weakref
+from pathlib import Path
 from typing import Callable, Iterable
 
 from planeai.errors import BackendError
@@ -71,6 +88,106 @@ _NAME_SPLITS = {
 
 _SAFE = re.compile(r"[A-Za-z0-9_@%+=,./:-]+")
 _OCTAL = re.compile(rb"\\([0-7]{3})")
+
+# What a tmux server (and so every pane, before its own -e variables) may inherit from the
+# process that starts it. Anything else, API keys above all, stays out of the server.
+SERVER_ENV_KEYS = frozenset({"PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "TERM",
+                             "TMUX_TMPDIR", "TZ"})
+
+
+def server_env(env: dict[str, str]) -> dict[str, str]:
+    """The environment a tmux client runs with: only what a server needs (locale, paths)."""
+    return {k: v for k, v in env.items() if k in SERVER_ENV_KEYS or k.startswith("LC_")}
+
+
+# Commands that cannot make tmux send a notification: they run without the server lock.
+_QUIET = frozenset({"capture-pane", "list-panes", "list-sessions", "list-windows",
+                    "list-clients", "has-session", "display-message", "show-options",
+                    "show-environment", "show-buffer", "send-keys", "refresh-client"})
+
+
+LOCK_TIMEOUT = 30.0
+
+
+class ServerLock:
+    """One lock per tmux server, shared by every planeai process and thread (reentrant in a
+    thread): flock on ``$TMUX_TMPDIR/tmux-UID/<socket>.planeai-lock``. See the module doc."""
+
+    _registry: dict[str, "ServerLock"] = {}
+    _registry_lock = threading.Lock()
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._rlock = threading.RLock()
+        self._depth = 0
+        self._fd: int | None = None
+
+    @classmethod
+    def of(cls, socket_name: str, env: dict[str, str]) -> "ServerLock":
+        # the directory tmux puts the socket in (it ignores a TMUX_TMPDIR that is not a dir)
+        base = env.get("TMUX_TMPDIR") or ""
+        base = os.path.realpath(base) if base and os.path.isdir(base) else "/tmp"
+        path = Path(base) / f"tmux-{os.getuid()}" / f"{socket_name}.planeai-lock"
+        with cls._registry_lock:
+            lock = cls._registry.get(str(path))
+            if lock is None:
+                lock = cls._registry[str(path)] = cls(path)
+            return lock
+
+    def __enter__(self) -> "ServerLock":
+        self._rlock.acquire()
+        if self._depth == 0:
+            self._fd = self._open_locked()
+        self._depth += 1
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._depth -= 1
+        if self._depth == 0 and self._fd is not None:
+            os.close(self._fd)  # releases the flock
+            self._fd = None
+        self._rlock.release()
+
+    def _open_locked(self) -> int | None:
+        try:
+            # tmux makes this directory 0700 itself; making it first the same way is fine
+            self.path.parent.mkdir(mode=0o700, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as e:
+            log.debug("no tmux server lock %s: %s", self.path, e)
+            return None  # unlocked beats unusable
+        # a holder that hangs (stopped, or waiting on a hung server) must not hang us forever
+        deadline = time.monotonic() + LOCK_TIMEOUT
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return fd
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    log.warning("tmux server lock %s held for %ss; going on without it",
+                                self.path, LOCK_TIMEOUT)
+                    break
+                time.sleep(0.002)
+            except OSError:
+                break
+        os.close(fd)
+        return None
+
+
+# Control clients still open at interpreter exit: leaving without the lock (the pipe closing
+# as the process ends) is exactly the unordered detach that crashes tmux 3.3a.
+_OPEN: "weakref.WeakSet[TmuxControl]" = weakref.WeakSet()
+
+
+@atexit.register
+def _close_all() -> None:
+    for ctl in list(_OPEN):
+        if ctl._pid != os.getpid():
+            continue  # a forked child's copy: the parent still uses that client
+        try:
+            ctl.close()
+        except Exception:  # exiting anyway
+            pass
 
 
 class TmuxCommandError(BackendError):
@@ -182,6 +299,7 @@ class _Conn:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 env=owner.env,
+                cwd="/",
                 bufsize=0,
                 start_new_session=True,
             )
@@ -255,6 +373,11 @@ class _Conn:
         return p.lines
 
     def close(self, timeout: float = 2.0) -> None:
+        with self.owner.lock:
+            self._close(timeout)
+
+    def _close(self, timeout: float) -> None:
+        was_alive = self.proc.poll() is None
         with self._write_lock:
             try:
                 self.proc.stdin.close()  # EOF on stdin: tmux detaches the control client
@@ -265,6 +388,8 @@ class _Conn:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(timeout)
+        if was_alive:
+            self.owner._wait_client_gone(self.proc.pid, timeout)
         if threading.current_thread() is not self.reader:
             self.reader.join(timeout)
         self._mark_dead("closed")
@@ -428,10 +553,10 @@ class TmuxControl:
     ) -> None:
         self.socket_name = socket_name
         self.tmux_bin = shutil.which(tmux_bin) or tmux_bin
-        base = dict(os.environ if env is None else env)
-        base.pop("TMUX", None)
-        base.pop("TMUX_PANE", None)
-        self.env = base
+        # no TMUX/TMUX_PANE either: a client inside a pane would talk to that pane's server
+        self.env = server_env(dict(os.environ if env is None else env))
+        self.lock = ServerLock.of(socket_name, self.env)
+        self._pid = os.getpid()
         self.config_file = config_file
         self.pause_after = pause_after
         self.start_timeout = start_timeout
@@ -455,7 +580,7 @@ class TmuxControl:
 
     def start(self) -> None:
         """Start the control client; starts the server too if it is not running."""
-        with self._lock:
+        with self.lock, self._lock:
             if self._main is not None and self._main.alive:
                 return
             self._closing = False
@@ -463,7 +588,7 @@ class TmuxControl:
                 self,
                 [
                     "new-session", "-A", "-s", CONTROL_SESSION, "-x", "80", "-y", "24",
-                    "sleep 2147483647",  # silent; valid in any default-shell
+                    "-c", "/", "sleep 2147483647",  # silent; valid in any default-shell
                 ],
                 "main",
                 forward_notifications=True,
@@ -474,9 +599,10 @@ class TmuxControl:
                 pend = conn.submit_many(
                     [
                         ["refresh-client", "-f", self._client_flags()],
-                        ["set-option", "-t", "=" + CONTROL_SESSION + ":", "destroy-unattached", "on"],
                         ["set-option", "-t", "=" + CONTROL_SESSION + ":", "status", "off"],
                         ["set-option", "-w", "-t", "=" + CONTROL_SESSION + ":", "remain-on-exit", "on"],
+                        ["set-option", "-g", "-w", "automatic-rename", "off"],
+                        ["set-option", "-g", "-w", "allow-rename", "off"],
                     ]
                 )
                 for p in pend:
@@ -485,6 +611,7 @@ class TmuxControl:
                 conn.close()
                 raise
             self._main = conn
+            _OPEN.add(self)
 
     def close(self) -> None:
         """Detach every control client of ours. The server and other sessions stay."""
@@ -520,8 +647,26 @@ class TmuxControl:
     def command(self, *args: str, timeout: float = 10.0) -> list[str]:
         """Run one tmux command (argv list); return its output lines."""
         c = self._conn()
-        (p,) = c.submit_many([list(args)])
-        return c.wait(p, timeout)
+        if args and args[0] in _QUIET:
+            (p,) = c.submit_many([list(args)])
+            return c.wait(p, timeout)
+        with self.lock:
+            (p,) = c.submit_many([list(args)])
+            return c.wait(p, timeout)
+
+    def _wait_client_gone(self, pid: int, timeout: float) -> None:
+        """Until the server has dropped client ``pid`` (and so sent its notifications)."""
+        deadline = time.monotonic() + timeout
+        argv = [self.tmux_bin, "-L", self.socket_name, "list-clients", "-F", "#{client_pid}"]
+        while time.monotonic() < deadline:
+            try:
+                r = subprocess.run(argv, capture_output=True, text=True, env=self.env,
+                                   cwd="/", timeout=max(0.1, deadline - time.monotonic()))
+            except (OSError, subprocess.SubprocessError):
+                return
+            if r.returncode != 0 or str(pid) not in r.stdout.split():
+                return  # gone, or no server any more
+            time.sleep(0.005)
 
     def commands(
         self, cmds: list[list[str]], timeout: float = 10.0
@@ -533,6 +678,14 @@ class TmuxControl:
         """
         if not cmds:
             return []
+        if any(x[0] not in _QUIET for x in cmds):
+            with self.lock:
+                return self._commands(cmds, timeout)
+        return self._commands(cmds, timeout)
+
+    def _commands(
+        self, cmds: list[list[str]], timeout: float
+    ) -> list[list[str] | TmuxCommandError]:
         c = self._conn()
         pend = c.submit_many([list(x) for x in cmds])
         out: list[list[str] | TmuxCommandError] = []
@@ -692,25 +845,26 @@ class TmuxControl:
         attaches one more control client (``ignore-size``; it never changes the session's size).
         """
         self._conn()
-        with self._lock:
-            old = self._watchers.get(session)
-            if old is not None and old.alive:
-                return
-            conn = _Conn(
-                self,
-                ["attach-session", "-f", self._client_flags(), "-t", "=" + session],
-                session,
-                forward_notifications=False,
-            )
-            self._watchers[session] = conn
-        try:
-            conn.wait_attached(timeout)
-        except BaseException:
+        with self.lock:
             with self._lock:
-                if self._watchers.get(session) is conn:
-                    del self._watchers[session]
-            conn.close()
-            raise
+                old = self._watchers.get(session)
+                if old is not None and old.alive:
+                    return
+                conn = _Conn(
+                    self,
+                    ["attach-session", "-f", self._client_flags(), "-t", "=" + session],
+                    session,
+                    forward_notifications=False,
+                )
+                self._watchers[session] = conn
+            try:
+                conn.wait_attached(timeout)
+            except BaseException:
+                with self._lock:
+                    if self._watchers.get(session) is conn:
+                        del self._watchers[session]
+                conn.close()
+                raise
 
     def unwatch(self, session: str) -> None:
         with self._lock:
@@ -766,6 +920,7 @@ class TmuxControl:
 
 __all__ = [
     "CONTROL_SESSION",
+    "ServerLock",
     "TmuxCommandError",
     "TmuxControl",
     "TmuxControlClosed",
@@ -773,5 +928,6 @@ __all__ = [
     "command_line",
     "pane_target",
     "quote_arg",
+    "server_env",
     "unescape_output",
 ]

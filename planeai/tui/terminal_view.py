@@ -134,13 +134,21 @@ class TerminalView(Widget, can_focus=True):
             self._own_screen = False
             self._unsub = backend.subscribe(name, self._on_output)
         else:
-            # Subscribe first, then snapshot: output that arrives before the snapshot's reply
-            # is in the snapshot (one ordered control channel) and is dropped; what arrives
-            # after is fed on top of it.
+            # Subscribe first, then snapshot: output that arrives before the snapshot has
+            # landed is (nearly always) in it and is dropped; what arrives after is fed on
+            # top of it. The stream and the snapshot come over different tmux clients, so a
+            # byte produced right after the capture can be lost in that gap; the next
+            # repaint of the agent's screen covers it.
             self._own_screen = True
             self._backend, self._name = backend, name
-            self._unsub = backend.subscribe(name, self._on_output)
-            snap = backend.snapshot(name)
+            try:
+                self._unsub = backend.subscribe(name, self._on_output)
+                snap = backend.snapshot(name)
+            except BaseException:
+                # e.g. the session is still being set up: forget it, so the next attach
+                # really subscribes instead of taking this half-attached view as done
+                self.detach()
+                raise
             from planeai.terminal.screen import TerminalScreen
 
             screen = TerminalScreen(max(1, snap.cols or 80), max(1, snap.rows or 24), scrollback=2000)
