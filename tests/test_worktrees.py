@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -599,19 +601,24 @@ def test_remove_refuses_when_work_would_be_lost(make_dirty, reason: str, repo: P
     assert wt.is_dir() and len(list_worktrees(repo)) == 2
 
 
-def test_remove_clean_worktree_and_merged_branch(repo: Path, root: Path) -> None:
+def test_remove_clean_worktree_and_merged_branch(repo: Path, root: Path, tmp_path: Path) -> None:
+    # copies of the main worktree's ignored files are nobody's work: no ref, no recovery dir
+    (repo / ".gitignore").write_text(".env\n*.log\nnode_modules/\n")
+    raw(repo, "commit", "-q", "-am", "ignore node_modules")
     (repo / ".env").write_text("SAME\n")
-    wt = ensure_worktree(repo, root, "PLA-1", "planeai/PLA-1", copy_ignored=[".env"]).path
-    (wt / "build.log").write_text("")
-    (repo / "build.log").write_text("")  # identical to main's: nothing at risk
-    (wt / "node_modules").mkdir()
-    (wt / "node_modules" / "big").write_text("x")
-    raw(repo, "config", "--local", "--add", "core.excludesFile", "/dev/null")
-    (wt / ".gitignore").write_text(".env\n*.log\nnode_modules/\n")
-    raw(wt, "commit", "-q", "-am", "ignore node_modules")
+    (repo / "node_modules" / "pkg").mkdir(parents=True)
+    (repo / "node_modules" / "pkg" / "index.js").write_text("module.exports = 1\n")
+    wt = ensure_worktree(repo, root, "PLA-1", "planeai/PLA-1",
+                         copy_ignored=[".env", "node_modules"]).path
+    (wt / "build.log").write_text("same\n")
+    (repo / "build.log").write_text("same\n")  # identical content (other mtime)
+    commit(wt, "c.txt", "c")
     raw(repo, "merge", "-q", "--ff-only", "planeai/PLA-1")  # now merged and pushed nowhere
-    assert remove_worktree(repo, wt, delete_branch=True) is None
-    assert not wt.exists() and branches(repo) == {"main"}
+    assert removal_losses(wt) == []
+    rec = tmp_path / "recovery"
+    assert remove_worktree(repo, wt, delete_branch=True, recovery_dir=rec) is None
+    assert not wt.exists() and branches(repo) == {"main"} and not rec.exists()
+    assert raw(repo, "for-each-ref", "refs/planeai").stdout == ""
     assert (repo / ".env").read_text() == "SAME\n"
 
 
@@ -629,7 +636,7 @@ def test_remove_refuses_unmerged_branch_deletion(repo: Path, root: Path, tmp_pat
     assert "planeai/PLA-1" in branches(clone)
 
 
-def test_forced_removal_saves_recovery_ref(repo: Path, root: Path) -> None:
+def test_forced_removal_saves_recovery_ref(repo: Path, root: Path, tmp_path: Path) -> None:
     wt = ensure_worktree(repo, root, "PLA-1", "planeai/PLA-1").path
     unpushed = commit(wt, "committed.txt", "in a commit\n")
     (wt / "README.md").write_text("uncommitted edit\n")
@@ -638,15 +645,20 @@ def test_forced_removal_saves_recovery_ref(repo: Path, root: Path) -> None:
     (wt / "committed.txt").write_text("recreated, untracked now\n")
     (wt / ".env").write_text("AGENT_SECRET=2\n")  # ignored, not in main
     (wt / "x.log").write_bytes(b"a" * (2 << 20))  # ignored, too big to keep
-    ref = remove_worktree(repo, wt, force=True, delete_branch=True)
+    rec = tmp_path / "recovery"
+    ref = remove_worktree(repo, wt, force=True, delete_branch=True, recovery_dir=rec)
     assert ref and ref.startswith("refs/planeai/recovery/PLA-1-") and ref.endswith("Z")
     assert not wt.exists() and branches(repo) == {"main"}
     show = lambda p: raw(repo, "show", f"{ref}:{p}").stdout  # noqa: E731
     assert show("README.md") == "uncommitted edit\n"
     assert show("untracked.txt") == "untracked content\n"
     assert show("committed.txt") == "recreated, untracked now\n"
-    assert show(".env") == "AGENT_SECRET=2\n"
-    assert raw(repo, "cat-file", "-e", f"{ref}:x.log", check=False).returncode != 0
+    # ignored files are moved next to the ref's name, not stored in git objects
+    for p in (".env", "x.log"):
+        assert raw(repo, "cat-file", "-e", f"{ref}:{p}", check=False).returncode != 0
+    kept = rec / "proj" / ref.rsplit("/", 1)[1]
+    assert ref.ignored_dir == kept and (kept / ".env").read_text() == "AGENT_SECRET=2\n"
+    assert (kept / "x.log").stat().st_size == 2 << 20
     assert raw(repo, "rev-parse", f"{ref}^").stdout.strip() == unpushed
     # the user's real index was not touched by the temporary index
     assert len(list_worktrees(repo)) == 1
@@ -683,3 +695,218 @@ def test_prune_worktrees(repo: Path, root: Path) -> None:
     assert (busy / "work.txt").exists() and (root / "proj" / "stray" / "file").exists()
     assert "planeai/PLA-1" in branches(repo)  # the branch (work) is kept
     assert prune_worktrees(repo, root) == []
+
+
+# --------------------------------------------------------------------------- forced removal:
+# nested repos and ignored files (issue 10, item 10)
+
+def _nested_repo(path: Path, commits: dict[str, str]) -> Path:
+    path.mkdir(parents=True)
+    raw(path, "init", "-q", "-b", "main")
+    for name, text in commits.items():
+        commit(path, name, text, msg=f"add {name}")
+    return path
+
+
+def _restore_files(repo: Path, root: Path, ref: str, name: str) -> Path:
+    """What the README says: a fresh worktree, then `git restore --source=REF`."""
+    new = ensure_worktree(repo, root, name, f"planeai/{name}").path
+    raw(new, "restore", f"--source={ref}", "--worktree", "--", ".")
+    return new
+
+
+def _restore_nested(repo: Path, ref_prefix: str, into: Path) -> None:
+    """What the README says: init, fetch the saved refs back, HEAD on its branch, reset."""
+    raw(into, "init", "-q")
+    raw(into, "fetch", "-q", "--update-head-ok", str(repo), f"+{ref_prefix}/refs/*:refs/*")
+    raw(into, "symbolic-ref", "HEAD", "refs/heads/main")
+    raw(into, "reset", "-q")
+
+
+def test_forced_removal_keeps_a_nested_repos_files_and_commits(repo: Path, root: Path,
+                                                               tmp_path: Path) -> None:
+    wt = ensure_worktree(repo, root, "PLA-1", "planeai/PLA-1").path
+    lib = _nested_repo(wt / "vendor" / "lib", {"a.txt": "one\n", "b.txt": "two\n"})
+    raw(lib, "switch", "-q", "-c", "feature")
+    feature = commit(lib, "f.txt", "feature work\n")
+    raw(lib, "switch", "-q", "main")
+    raw(lib, "tag", "v1")
+    (lib / "a.txt").write_text("uncommitted in the nested repo\n")
+    (lib / "new.txt").write_text("untracked in the nested repo\n")
+    (lib / ".gitignore").write_text("*.tmp\n")
+    (lib / "cache.tmp").write_text("ignored in the nested repo\n")
+    sub = _nested_repo(lib / "sub", {"s.txt": "deeper\n"})
+    main_head = raw(lib, "rev-parse", "HEAD").stdout.strip()
+    sub_head = raw(sub, "rev-parse", "HEAD").stdout.strip()
+    # an agent-written config in the nested repo must run nothing on the host either
+    canaries = tmp_path / "canaries"
+    canaries.mkdir()
+    hook = tmp_path / "canary.sh"
+    hook.write_text(CANARY_SCRIPT.format(dir=canaries, name="ran", tail="cat"))
+    hook.chmod(0o755)
+    for k in ("core.fsmonitor", "uploadpack.packObjectsHook", "filter.evil.clean",
+              "core.hooksPath"):
+        raw(lib, "config", "--local", k, str(hook if k != "core.hooksPath" else tmp_path))
+    (lib / ".gitattributes").write_text("*.txt filter=evil\n")
+
+    losses = removal_losses(wt)
+    assert losses == ["1 nested git repo (vendor/lib)",
+                      "1 ignored file (vendor/lib/cache.tmp; 27 B)"]
+    with pytest.raises(WorktreeError, match="nested git repo"):
+        remove_worktree(repo, wt)
+    assert (lib / ".git").is_dir()
+
+    ref = remove_worktree(repo, wt, force=True, recovery_dir=tmp_path / "recovery")
+    assert not wt.exists() and sorted(p.name for p in canaries.iterdir()) == []
+    # the files are plain files in the recovery tree, not a gitlink
+    for d in ("vendor/lib", "vendor/lib/sub"):
+        mode = raw(repo, "ls-tree", ref, "--", d.rsplit("/", 1)[0] + "/").stdout
+        assert f"040000 tree " in mode and "160000" not in mode, mode  # 160000: a gitlink
+    new = _restore_files(repo, root, ref, "PLA-2")
+    rlib = new / "vendor" / "lib"
+    assert (rlib / "a.txt").read_text() == "uncommitted in the nested repo\n"
+    assert (rlib / "new.txt").read_text() == "untracked in the nested repo\n"
+    assert (rlib / "sub" / "s.txt").read_text() == "deeper\n"
+    # ... and the commits came along: branches, tags, HEAD, also of the repo inside it
+    prefix = ref.nested_refs["vendor/lib"]
+    assert prefix == f"refs/planeai/recovery-nested/{ref.rsplit('/', 1)[1]}/vendor/lib.git"
+    assert raw(repo, "rev-parse", f"{prefix}/HEAD").stdout.strip() == main_head
+    assert raw(repo, "rev-parse", f"{ref.nested_refs['vendor/lib/sub']}/HEAD").stdout.strip() \
+        == sub_head
+    _restore_nested(repo, prefix, rlib)
+    assert raw(rlib, "rev-parse", "feature", "v1").stdout.split() == [feature, main_head]
+    assert raw(rlib, "log", "--format=%s", "main").stdout.split("\n")[:2] == ["add b.txt",
+                                                                                 "add a.txt"]
+    status = raw(rlib, "status", "--porcelain").stdout.splitlines()
+    assert " M a.txt" in status and "?? new.txt" in status  # work in progress is back too
+    kept = tmp_path / "recovery" / "proj" / ref.rsplit("/", 1)[1]
+    assert (kept / "vendor" / "lib" / "cache.tmp").read_text() == "ignored in the nested repo\n"
+    assert "vendor/lib" in ref.describe() and str(kept) in ref.describe()
+    message = raw(repo, "log", "-1", "--format=%B", ref).stdout
+    assert f"vendor/lib  {prefix}/  (on branch main)" in message
+
+
+def test_forced_removal_saves_a_nested_repo_without_commits(repo: Path, root: Path,
+                                                            tmp_path: Path) -> None:
+    wt = ensure_worktree(repo, root, "PLA-1", "planeai/PLA-1").path
+    scratch = wt / "scratch"
+    scratch.mkdir()
+    raw(scratch, "init", "-q")
+    (scratch / "notes.md").write_text("not committed anywhere\n")
+    (scratch / "d").mkdir()
+    (scratch / "d" / "x.py").write_text("print(1)\n")
+    ref = remove_worktree(repo, wt, force=True, recovery_dir=tmp_path / "recovery")
+    assert ref and not wt.exists()
+    show = lambda p: raw(repo, "show", f"{ref}:{p}").stdout  # noqa: E731
+    assert show("scratch/notes.md") == "not committed anywhere\n"
+    assert show("scratch/d/x.py") == "print(1)\n"
+    assert raw(repo, "for-each-ref", "refs/planeai/recovery-nested").stdout == ""
+
+
+def test_ignored_files_refuse_plain_removal_and_force_moves_them_out_of_git(
+        tmp_path: Path, root: Path) -> None:
+    repo = make_repo(tmp_path / "proj", {"README.md": "hi\n",
+                                         ".gitignore": ".env\nsecrets/\nbuild/\n"})
+    wt = ensure_worktree(repo, root, "PLA-1", "planeai/PLA-1").path
+    secret = b"API_KEY=sk-do-not-put-me-in-git-objects\n"
+    (wt / ".env").write_bytes(secret)
+    (wt / "secrets").mkdir()
+    (wt / "secrets" / "key.pem").write_text("-----BEGIN PRIVATE KEY-----\n")
+    (wt / "build" / "out").mkdir(parents=True)
+    artifact = os.urandom(2 << 20)
+    (wt / "build" / "out" / "app.bin").write_bytes(artifact)
+    before = {p: p.stat().st_mtime_ns for p in wt.rglob("*") if ".git" not in p.parts}
+
+    assert removal_losses(wt) == ["3 ignored files (.env, build/, secrets/; 2.0 MiB)"]
+    rec = tmp_path / "recovery"
+    with pytest.raises(WorktreeError, match=r"3 ignored files \(.env, build/, secrets/"):
+        remove_worktree(repo, wt)
+    assert {p: p.stat().st_mtime_ns for p in before} == before  # refused: nothing changed
+    assert not rec.exists() and raw(repo, "for-each-ref", "refs/planeai").stdout == ""
+    assert len(list_worktrees(repo)) == 2
+
+    ref = remove_worktree(repo, wt, force=True, recovery_dir=rec)
+    assert ref and not wt.exists()
+    kept = ref.ignored_dir
+    assert kept == rec / "proj" / ref.rsplit("/", 1)[1]
+    assert (kept.stat().st_mode & 0o777) == 0o700 and (rec.stat().st_mode & 0o777) == 0o700
+    assert "3 ignored files" in ref.describe() and str(kept) in ref.describe()
+    # the secret's content is in no git object at all
+    sha = subprocess.run(["git", "hash-object", "--stdin"], input=secret, cwd=repo,
+                         capture_output=True, check=True).stdout.decode().strip()
+    assert raw(repo, "cat-file", "-e", sha, check=False).returncode != 0
+    assert f"moved to {kept}" in raw(repo, "log", "-1", "--format=%B", ref).stdout
+    # restore: copy them back into a worktree
+    new = ensure_worktree(repo, root, "PLA-2", "planeai/PLA-2").path
+    subprocess.run(["cp", "-a", f"{kept}/.", str(new)], check=True)
+    assert (new / ".env").read_bytes() == secret
+    assert (new / "secrets" / "key.pem").read_text() == "-----BEGIN PRIVATE KEY-----\n"
+    assert (new / "build" / "out" / "app.bin").read_bytes() == artifact
+
+
+@pytest.mark.skipif(not shutil.which("tmux"), reason="tmux not installed")
+def test_cli_session_delete_refuses_then_force_keeps_everything(
+        tmp_path: Path, repo: Path, root: Path, private_tmux, planeai_home: Path) -> None:
+    socket, tmux_tmp = private_tmux
+    cfg = tmp_path / "planeai.toml"
+    cfg.write_text(f'[tmux]\nsocket = "{socket}"\n')
+    home = tmp_path / "user-home"
+    home.mkdir()
+    env = {**os.environ, "PLANEAI_CONFIG": str(cfg), "TMUX_TMPDIR": str(tmux_tmp),
+           "HOME": str(home), "SHELL": "/bin/bash"}
+    env.pop("TMUX", None)
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "planeai.cli.main", *args], env=env,
+                              cwd=repo, capture_output=True, text=True, timeout=120)
+
+    assert cli("project", "add", str(repo), "--key", "PLA").returncode == 0
+    assert cli("task", "add", "keep my work").returncode == 0
+    r = cli("session", "start", "PLA-1", "--backend", "tmux", "--provider", "shell", "--json")
+    assert r.returncode == 0, r.stderr
+    wt = Path(json.loads(r.stdout)["worktree"])
+    tool = _nested_repo(wt / "tool", {"main.py": "print('v1')\n"})
+    tool_head = raw(tool, "rev-parse", "HEAD").stdout.strip()
+    (wt / ".env").write_text("TOKEN=agent-made\n")
+    (wt / "build.log").write_bytes(b"x" * (2 << 20))
+
+    r = cli("session", "delete", "PLA-1")
+    assert r.returncode == 1 and r.stdout == ""
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr, r.stderr
+    assert "1 nested git repo (tool)" in r.stderr and "2 ignored files" in r.stderr
+    assert "--force" in r.stderr
+    listed = json.loads(cli("session", "list", "--json").stdout)
+    assert [s["state"] for s in listed] == ["running"]
+    assert (wt / ".env").is_file() and (tool / ".git").is_dir()
+
+    r = cli("session", "delete", "PLA-1", "--force")
+    assert r.returncode == 0, r.stderr
+    m = re.search(r"kept in (refs/planeai/recovery/\S+) .*moved to (\S+)$", r.stdout.strip())
+    assert m and "1 nested git repo (tool)" in r.stdout, r.stdout
+    ref, kept = m.group(1), Path(m.group(2))
+    assert kept.parent == planeai_home / "state" / "recovery" / repo.name
+    assert not wt.exists() and json.loads(cli("session", "list", "--json").stdout) == []
+    new = _restore_files(repo, root, ref, "PLA-9")
+    assert (new / "tool" / "main.py").read_text() == "print('v1')\n"
+    prefix = f"refs/planeai/recovery-nested/{ref.rsplit('/', 1)[1]}/tool.git"
+    _restore_nested(repo, prefix, new / "tool")
+    assert raw(new / "tool", "rev-parse", "HEAD").stdout.strip() == tool_head
+    assert raw(new / "tool", "status", "--porcelain").stdout == ""
+    assert (kept / ".env").read_text() == "TOKEN=agent-made\n"
+    assert (kept / "build.log").stat().st_size == 2 << 20
+
+
+def test_forced_removal_that_cannot_save_a_nested_repo_removes_nothing(
+        repo: Path, root: Path, tmp_path: Path) -> None:
+    wt = ensure_worktree(repo, root, "PLA-1", "planeai/PLA-1").path
+    lib = _nested_repo(wt / "lib", {"a.txt": "one\n"})
+    blob = raw(lib, "rev-parse", "HEAD:a.txt").stdout.strip()
+    (lib / ".git" / "objects" / blob[:2] / blob[2:]).unlink()  # its history is broken
+    (wt / ".env").write_text("KEEP=1\n")
+    rec = tmp_path / "recovery"
+    with pytest.raises(WorktreeError, match="could not save the commits of nested repo .*lib.*"
+                                            "nothing was removed"):
+        remove_worktree(repo, wt, force=True, recovery_dir=rec)
+    assert (lib / "a.txt").read_text() == "one\n" and (wt / ".env").read_text() == "KEEP=1\n"
+    assert raw(repo, "for-each-ref", "refs/planeai").stdout == ""
+    assert len(list_worktrees(repo)) == 2 and not [p for p in rec.rglob("*") if not p.is_dir()]

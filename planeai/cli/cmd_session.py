@@ -142,7 +142,7 @@ def delete(args: argparse.Namespace) -> int:
     def go(m) -> int:
         name = m.get(args.ref).name
         ref = m.delete(args.ref, force=args.force)
-        print(f"deleted {name}" + (f"; unsaved work kept in {ref}" if ref else ""))
+        print(f"deleted {name}" + (f"; {ref.describe()}" if ref else ""))
         return 0
 
     return _with(args, go)

@@ -10,21 +10,30 @@ registration, done as ``git worktree add --no-checkout [--no-track -b]``, ~10 ms
 checkouts of a big repo proceed in parallel.  On any failure the worktree registration, the
 directory we made and the branch we made are removed again: no orphan branch, no half tree.
 
-Removal and ignored files: ``git worktree remove`` deletes ignored files silently.  Here a
-*loose* ignored file (not inside a wholly ignored directory such as ``node_modules/``), at most
-1 MiB, whose content is not identical to the main worktree's file at the same path (``.env``
-edited or created by the agent) counts as work at risk: a plain removal refuses, a forced one
-stores it in the recovery commit (force-added).  Wholly ignored directories and bigger files
-are deleted; their names are logged as a warning on logger ``planeai.git``.
+Removal never deletes work without ``force``: a plain removal refuses when the worktree holds
+uncommitted, untracked or unpushed work, an untracked nested git repo, or any git-ignored file
+whose content the main worktree lacks (``git worktree remove`` deletes ignored files silently;
+``.env``, keys and build output are work too).  A forced removal first saves, under one id
+``<worktree name>-<UTC stamp>``:
+
+* ``refs/planeai/recovery/<id>``: a commit (parent: HEAD) of tracked changes, untracked files
+  and nested repos' files as plain files (not gitlinks);
+* ``refs/planeai/recovery-nested/<id>/<path>.git/{HEAD,refs/...}``: each nested repo's refs,
+  fetched into the repository, so its commits stay reachable;
+* ``<state dir>/recovery/<repo name>/<id>/`` (0700): the ignored files, *moved* there (a
+  rename on one filesystem), never into git objects: secrets must not end up in objects that
+  ``push --mirror`` or a copied ``.git`` carries, and ``node_modules`` would cost a hash per file.
 """
 
 from __future__ import annotations
 
 import fcntl
+import filecmp
 import logging
 import os
 import re
 import shutil
+import stat
 import tempfile
 import time
 import unicodedata
@@ -41,8 +50,8 @@ log = logging.getLogger("planeai.git")
 
 LOCK_NAME = "planeai-worktree.lock"
 RECOVERY_PREFIX = "refs/planeai/recovery/"
+RECOVERY_NESTED_PREFIX = "refs/planeai/recovery-nested/"
 BRANCH_PREFIX = "planeai/"
-AT_RISK_MAX_BYTES = 1 << 20
 # `checkout.workers` for populating new worktrees (git's parallel checkout; git only uses it
 # above checkout.thresholdForParallelism = 100 files).  2 measured 0.15-0.2x the time of a
 # sequential checkout of 20,000 files here; None/1 = sequential like plain `git worktree add`.
@@ -54,7 +63,8 @@ _LOCK_ERRORS = re.compile(
 __all__ = [
     "Worktree", "WorktreeState", "slugify", "branch_for", "validate_branch_name",
     "validate_worktree_name", "ensure_worktree", "worktree_state", "remove_worktree",
-    "prune_worktrees", "list_worktrees", "ignored_at_risk", "removal_losses", "repo_lock",
+    "prune_worktrees", "list_worktrees", "ignored_losses", "IgnoredLoss", "NestedRepos",
+    "Recovery", "removal_losses", "repo_lock",
 ]
 
 
@@ -495,38 +505,199 @@ def _ignored_entries(path: Path) -> list[str]:
     return [p for p in out.split("\0") if p]
 
 
-def ignored_at_risk(path: Path | str, main: Path | str | None = None) -> tuple[list[str], list[str]]:
-    """(at_risk, other) ignored entries of a worktree.
+def _human(n: int) -> str:
+    if n < 1024:
+        return f"{n} B"
+    size, unit = n / 1024, "KiB"
+    for bigger in ("MiB", "GiB"):
+        if size >= 1024:
+            size, unit = size / 1024, bigger
+    return f"{size:.1f} {unit}"
 
-    at_risk: loose ignored files <= 1 MiB that the main worktree lacks or holds with other
-    content (e.g. an agent-edited ``.env``).  other: wholly ignored directories and big files.
+
+def _same_file(p: str, m: str, st: os.stat_result) -> bool:
+    """``m`` (the main worktree's entry at the same path) holds what ``p`` holds."""
+    try:
+        if stat.S_ISLNK(st.st_mode):
+            return os.path.islink(m) and os.readlink(m) == os.readlink(p)
+        mt = os.lstat(m)
+        if not stat.S_ISREG(mt.st_mode) or mt.st_size != st.st_size:
+            return False
+        # copy_ignored copies with copy2 (same mtime): trust size + mtime, like git does
+        return mt.st_mtime_ns == st.st_mtime_ns or filecmp.cmp(p, m, shallow=False)
+    except OSError:
+        return False
+
+
+def _unique_content(p: str, m: str) -> tuple[int, int]:
+    """(files, bytes) under ``p`` that the main worktree's ``m`` lacks or holds otherwise."""
+    files = size = 0
+    try:
+        st = os.lstat(p)
+    except OSError:
+        return 0, 0
+    if not stat.S_ISDIR(st.st_mode):
+        if (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)) and not _same_file(p, m, st):
+            return 1, st.st_size
+        return 0, 0
+    stack = [(p, m)]
+    while stack:
+        a, b = stack.pop()
+        try:
+            it = os.scandir(a)
+        except OSError:
+            files += 1  # unreadable: assume it holds something
+            continue
+        with it:
+            for e in it:
+                try:
+                    st = e.stat(follow_symlinks=False)
+                except OSError:
+                    continue
+                pb = os.path.join(b, e.name)
+                if stat.S_ISDIR(st.st_mode):
+                    stack.append((e.path, pb))
+                elif ((stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode))
+                      and not _same_file(e.path, pb, st)):
+                    files += 1
+                    size += st.st_size
+    return files, size
+
+
+@dataclass
+class IgnoredLoss:
+    """Ignored entries holding content the main worktree does not have (e.g. ``.env``)."""
+    entries: list[str] = field(default_factory=list)  # as git lists them: ".env", "build/"
+    files: int = 0
+    size: int = 0
+
+    def describe(self) -> str:
+        names = ", ".join(self.entries[:3]) + (", ..." if len(self.entries) > 3 else "")
+        s = "" if self.files == 1 else "s"
+        return f"{self.files} ignored file{s} ({names}; {_human(self.size)})"
+
+
+def ignored_losses(path: Path | str, main: Path | str | None = None,
+                   entries: Sequence[str] | None = None) -> IgnoredLoss:
+    """What removing the worktree ``path`` would delete among its git-ignored entries.
+
+    Every ignored file or symlink counts, whatever its size or directory, unless the main
+    worktree has identical content at the same path (``copy_ignored`` copies).
     """
     path = Path(path)
     main = Path(main) if main is not None else repo_root(path)
-    at_risk: list[str] = []
-    other: list[str] = []
-    for rel in _ignored_entries(path):
-        p = path / rel
-        if rel.endswith("/") or p.is_symlink() or not p.is_file():
-            other.append(rel)
-            continue
-        try:
-            size = p.stat().st_size
-        except OSError:
-            continue
-        if size > AT_RISK_MAX_BYTES:
-            other.append(rel)
-            continue
-        m = main / rel
-        try:
-            same = m.is_file() and m.stat().st_size == size and m.read_bytes() == p.read_bytes()
-        except OSError:
-            same = False
-        (other if same else at_risk).append(rel)
-    return at_risk, other
+    loss = IgnoredLoss()
+    for rel in _ignored_entries(path) if entries is None else entries:
+        files, size = _unique_content(str(path / rel), str(main / rel))
+        if files:
+            loss.entries.append(rel)
+            loss.files += files
+            loss.size += size
+    return loss
+
+
+@dataclass
+class NestedRepos:
+    """Untracked git repositories inside a worktree (an agent's ``git clone`` or ``git init``)."""
+    roots: list[str] = field(default_factory=list)    # outermost ones ("vendor/lib")
+    repos: list[str] = field(default_factory=list)    # all of them, nested ones included
+    files: list[str] = field(default_factory=list)    # their tracked + untracked files
+    ignored: list[str] = field(default_factory=list)  # their ignored entries
+
+
+def _scan_nested(top: Path, roots: list[str]) -> NestedRepos:
+    """Files of each nested repo as its own git sees them (worktree-relative paths)."""
+    scan = NestedRepos(roots=list(roots))
+    todo = list(roots)
+    while todo:
+        rel = todo.pop(0)
+        d = top / rel
+        scan.repos.append(rel)
+        listed = git(d, "ls-files", "-z", "--cached", "--others", "--exclude-standard").stdout
+        for p in dict.fromkeys(x for x in listed.split("\0") if x):
+            full = d / p
+            inner = f"{rel}/{p.rstrip('/')}"
+            if full.is_symlink() or full.is_file():
+                scan.files.append(inner)
+            elif full.is_dir() and os.path.lexists(full / ".git"):
+                todo.append(inner)  # a repo inside the nested repo
+        ignored = git(d, "ls-files", "-z", "--others", "--ignored", "--exclude-standard",
+                      "--directory").stdout
+        scan.ignored += [f"{rel}/{p}" for p in ignored.split("\0") if p]
+    return scan
+
+
+@dataclass
+class _Losses:
+    state: WorktreeState
+    untracked: list[str]        # untracked paths other than nested repos
+    nested: NestedRepos
+    ignored: IgnoredLoss
+
+    def summary(self, ignored: bool = True) -> list[str]:
+        out = []
+        if self.state.uncommitted:
+            out.append(f"{len(self.state.uncommitted)} uncommitted")
+        if self.untracked:
+            out.append(f"{len(self.untracked)} untracked")
+        if self.state.unpushed:
+            out.append(f"{self.state.unpushed} unpushed")
+        roots = self.nested.roots
+        if roots:
+            out.append(f"{len(roots)} nested git repo{'s' if len(roots) > 1 else ''} "
+                       f"({', '.join(roots[:3])}{', ...' if len(roots) > 3 else ''})")
+        if ignored and self.ignored.files:
+            out.append(self.ignored.describe())
+        return out
+
+
+def _losses(path: Path, main: Path) -> _Losses:
+    state = worktree_state(path)
+    roots = [u.rstrip("/") for u in state.untracked
+             if u.endswith("/") and os.path.lexists(path / u / ".git")]
+    untracked = [u for u in state.untracked if u.rstrip("/") not in roots]
+    nested = _scan_nested(path, roots) if roots else NestedRepos()
+    ignored = ignored_losses(path, main, _ignored_entries(path) + nested.ignored)
+    return _Losses(state, untracked, nested, ignored)
+
+
+def removal_losses(path: Path | str) -> list[str]:
+    """What a plain remove_worktree(path) would refuse over ([] = safe); changes nothing.
+
+    e.g. ["1 uncommitted", "2 untracked", "1 nested git repo (vendor/lib)",
+    "3 ignored files (.env, secrets/, build/; 2.0 MiB)"]
+    """
+    path = Path(os.path.abspath(path))
+    return _losses(path, repo_root(path)).summary()
 
 
 # --------------------------------------------------------------------------- removal
+
+class Recovery(str):
+    """The recovery ref a forced removal made (a str: its name), and where the rest went."""
+    kept: list[str]
+    nested_refs: dict[str, str]     # nested repo path -> ref prefix holding its refs
+    ignored_dir: Path | None
+    ignored: IgnoredLoss
+
+    def __new__(cls, ref: str, kept: list[str], nested_refs: dict[str, str],
+                ignored_dir: Path | None, ignored: IgnoredLoss) -> "Recovery":
+        self = super().__new__(cls, ref)
+        self.kept, self.nested_refs = kept, nested_refs
+        self.ignored_dir, self.ignored = ignored_dir, ignored
+        return self
+
+    def describe(self) -> str:
+        """One line: what the ref keeps, where nested commits and ignored files went."""
+        out = f"unsaved work kept in {str(self)}"
+        if self.kept:
+            out += f" ({', '.join(self.kept)})"
+        if self.nested_refs:
+            out += f"; nested repos' commits in {RECOVERY_NESTED_PREFIX}{self.rsplit('/', 1)[1]}/"
+        if self.ignored_dir is not None:
+            out += f"; {self.ignored.describe()} moved to {self.ignored_dir}"
+        return out
+
 
 def _is_merged(repo: Path, branch: str) -> bool:
     """Tip of ``branch`` reachable from the default branch (local or origin) or a recovery ref."""
@@ -547,8 +718,29 @@ def _is_merged(repo: Path, branch: str) -> bool:
     return bool(rec)
 
 
-def _save_recovery(repo: Path, wt_path: Path, head: str, extra_files: list[str]) -> str:
-    """Commit HEAD + uncommitted + untracked (+ extra ignored files) to a recovery ref."""
+_REF_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def _nested_ref_names(rid: str, repos: list[str]) -> dict[str, str]:
+    """nested repo path -> ``refs/planeai/recovery-nested/<rid>/<path>.git`` (ref-safe)."""
+    names: dict[str, str] = {}
+    for rel in repos:
+        comps = []
+        for c in rel.split("/"):
+            c = _REF_UNSAFE.sub("_", c).replace("..", "__")
+            c = "_" + c[1:] if c.startswith(".") else c
+            comps.append(c + "_" if c.endswith((".lock", ".")) else c)
+        base = "/".join(comps)
+        name, n = f"{base}.git", 1
+        while name in names.values():
+            n += 1
+            name = f"{base}-{n}.git"
+        names[rel] = f"{RECOVERY_NESTED_PREFIX}{rid}/{name}"
+    return names
+
+
+def _recovery_tree(wt_path: Path, loss: _Losses) -> str:
+    """Tree of HEAD + uncommitted + untracked + nested repos' files (as plain files)."""
     gitdir = Path(git(wt_path, "rev-parse", "--path-format=absolute", "--git-dir").stdout.strip())
     fd, tmp_index = tempfile.mkstemp(prefix="planeai-recovery-index-", dir=gitdir)
     os.close(fd)
@@ -559,64 +751,169 @@ def _save_recovery(repo: Path, wt_path: Path, head: str, extra_files: list[str])
         else:
             os.unlink(tmp_index)
         env = {"GIT_INDEX_FILE": tmp_index}
-        git(wt_path, "add", "-A", "--", ".", env=env, timeout=3600)
-        if extra_files:
-            git(wt_path, "add", "-f", "--", *extra_files, env=env)
-        tree = git(wt_path, "write-tree", env=env).stdout.strip()
+        # `git add` turns a nested repo into a gitlink (or fails when it has no commit):
+        # leave them out here and add their files one by one below.
+        skip = [f":(exclude,literal){r}" for r in loss.nested.roots]
+        git(wt_path, "add", "-A", "--", ".", *skip, env=env, timeout=3600)
+        if loss.nested.files:
+            git(wt_path, "update-index", "--add", "-z", "--stdin", env=env, timeout=3600,
+                input="".join(f + "\0" for f in loss.nested.files).encode("utf-8",
+                                                                            "surrogateescape"))
+        return git(wt_path, "write-tree", env=env).stdout.strip()
     finally:
         if os.path.exists(tmp_index):
             os.unlink(tmp_index)
-    name = wt_path.name
+
+
+def _fetch_nested(main: Path, repo_dir: Path, prefix: str) -> None:
+    """Copy a nested repo's commits into ``main`` under ``prefix``/{HEAD,refs/...}."""
+    specs = [f"+refs/*:{prefix}/refs/*"]
+    if git(repo_dir, "rev-parse", "-q", "--verify", "HEAD^{commit}", check=False).returncode == 0:
+        specs.append(f"+HEAD:{prefix}/HEAD")
+    elif not git(repo_dir, "for-each-ref", "--count=1", "--format=x").stdout.strip():
+        return  # no commits yet: its files are all there is
+    proc = git(main, "fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--atomic",
+               "--no-auto-maintenance", str(repo_dir), *specs, check=False, timeout=3600)
+    if proc.returncode != 0:
+        raise WorktreeError(f"could not save the commits of nested repo {repo_dir}: "
+                            f"{last_error_line(proc.stderr)}; nothing was removed")
+
+
+def _head_name(repo_dir: Path) -> str:
+    """"on branch main" / "detached HEAD": what to check out again after restoring it."""
+    proc = git(repo_dir, "symbolic-ref", "-q", "--short", "HEAD", check=False)
+    return f"on branch {proc.stdout.strip()}" if proc.returncode == 0 else "detached HEAD"
+
+
+def _drop_refs(main: Path, prefix: str) -> None:
+    out = git(main, "for-each-ref", "--format=%(refname)", prefix).stdout
+    for ref in out.split():
+        git(main, "update-ref", "-d", ref, check=False)
+
+
+def _private_dir(root: Path, *names: str) -> Path:
+    """``root/names...``: every directory made here is 0700; the last one must be new."""
+    missing = []
+    d = root
+    while not d.exists():
+        missing.append(d)
+        d = d.parent
+    chain = [*reversed(missing), *(root.joinpath(*names[:n + 1]) for n in range(len(names)))]
+    for n, d in enumerate(chain):
+        try:
+            os.mkdir(d, 0o700)
+        except FileExistsError:
+            if n + 1 == len(chain):
+                raise  # that id is taken
+            continue
+        os.chmod(d, 0o700)  # whatever the umask
+    return chain[-1]
+
+
+def _remove_empty_dirs(top: Path) -> None:
+    """Remove ``top`` and directories under it that are empty; never a file."""
+    for dirpath, _, _ in sorted(os.walk(top), key=lambda w: -len(w[0])):
+        try:
+            os.rmdir(dirpath)
+        except OSError:
+            pass
+
+
+def _move_ignored(wt_path: Path, entries: list[str], dest: Path) -> None:
+    """Move ignored entries to ``dest`` (renames on one filesystem); all or none."""
+    moved: list[str] = []
+    for entry in entries:
+        rel = entry.rstrip("/")
+        try:
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(wt_path / rel, dest / rel)
+            moved.append(rel)
+        except OSError as e:
+            for back in reversed(moved):
+                try:
+                    shutil.move(dest / back, wt_path / back)
+                except OSError:
+                    pass
+            raise WorktreeError(f"could not move ignored {rel} to {dest}: "
+                                f"{e.strerror or e}; nothing was removed") from None
+
+
+def _allocate_id(main: Path, wt_path: Path, recovery_dir: Path | None,
+                 need_dir: bool) -> tuple[str, Path | None]:
+    """A recovery id free as a ref and (when needed) as a directory: ``<name>-<UTC stamp>``."""
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    msg = f"planeai recovery of worktree {wt_path} ({stamp})\n"
-    if extra_files:
-        msg += "\nIgnored files saved:\n" + "".join(f"  {f}\n" for f in extra_files)
-    args = ["commit-tree", tree, "-m", msg]
-    if head:
-        args[2:2] = ["-p", head]
-    ident = {"GIT_AUTHOR_NAME": "planeai", "GIT_AUTHOR_EMAIL": "planeai@localhost",
-             "GIT_COMMITTER_NAME": "planeai", "GIT_COMMITTER_EMAIL": "planeai@localhost"}
-    commit = git(wt_path, *args, env=ident).stdout.strip()
     for n in range(1, 1000):
-        ref = f"{RECOVERY_PREFIX}{name}-{stamp}" + (f"-{n}" if n > 1 else "")
-        # Empty old value: create only, never overwrite an existing recovery ref.
-        if git(repo, "update-ref", ref, commit, "", check=False).returncode == 0:
-            return ref
+        rid = f"{wt_path.name}-{stamp}" + (f"-{n}" if n > 1 else "")
+        if _ref_oid(main, RECOVERY_PREFIX + rid) or git(
+                main, "for-each-ref", "--count=1", "--format=x",
+                f"{RECOVERY_NESTED_PREFIX}{rid}").stdout.strip():
+            continue
+        if not need_dir:
+            return rid, None
+        if recovery_dir is None:
+            from planeai.paths import locations
+            recovery_dir = locations().state_dir / "recovery"
+        try:
+            return rid, _private_dir(Path(recovery_dir), main.name, rid)
+        except FileExistsError:
+            continue
     raise WorktreeError(f"could not create a recovery ref for {wt_path}")
 
 
-def _losses(path: Path, main: Path) -> tuple[WorktreeState, list[str], list[str], list[str]]:
-    state = worktree_state(path)
-    at_risk, other_ignored = ignored_at_risk(path, main)
-    losses = []
-    if state.uncommitted:
-        losses.append(f"{len(state.uncommitted)} uncommitted")
-    if state.untracked:
-        losses.append(f"{len(state.untracked)} untracked")
-    if state.unpushed:
-        losses.append(f"{state.unpushed} unpushed")
-    if at_risk:
-        losses.append(f"{len(at_risk)} ignored file(s) not in the main worktree "
-                      f"({', '.join(at_risk[:3])}{', ...' if len(at_risk) > 3 else ''})")
-    return state, at_risk, other_ignored, losses
-
-
-def removal_losses(path: Path | str) -> list[str]:
-    """What a plain remove_worktree(path) would refuse over ([] = safe); changes nothing.
-
-    e.g. ["1 uncommitted", "2 untracked", "1 ignored file(s) not in the main worktree (.env)"]
-    """
-    path = Path(os.path.abspath(path))
-    return _losses(path, repo_root(path))[3]
+def _save_recovery(main: Path, wt_path: Path, loss: _Losses, recovery_dir: Path | None,
+                   reason: str) -> Recovery:
+    """Save everything removal would lose; see the module docstring for what goes where."""
+    kept = loss.summary(ignored=False) or ([reason] if not loss.ignored.files else [])
+    rid, ign_dir = _allocate_id(main, wt_path, recovery_dir, bool(loss.ignored.entries))
+    nested_refs = _nested_ref_names(rid, loss.nested.repos)
+    msg = (f"planeai recovery of worktree {wt_path} ({rid})\n\n"
+           f"Kept here: {', '.join(kept) or 'HEAD only (just ignored files were at risk)'}\n")
+    if nested_refs:
+        msg += ("\nNested git repos (their files are plain files in this commit; their HEAD "
+                "and refs are under these prefixes):\n"
+                + "".join(f"  {rel}  {ref}/  ({_head_name(wt_path / rel)})\n"
+                          for rel, ref in nested_refs.items()))
+    if ign_dir is not None:
+        msg += (f"\nIgnored files (not in git) moved to {ign_dir}:\n"
+                + "".join(f"  {e}\n" for e in loss.ignored.entries))
+    args = ["commit-tree", _recovery_tree(wt_path, loss), "-m", msg]
+    if loss.state.head:
+        args[2:2] = ["-p", loss.state.head]
+    ident = {"GIT_AUTHOR_NAME": "planeai", "GIT_AUTHOR_EMAIL": "planeai@localhost",
+             "GIT_COMMITTER_NAME": "planeai", "GIT_COMMITTER_EMAIL": "planeai@localhost"}
+    commit = git(wt_path, *args, env=ident).stdout.strip()
+    ref = RECOVERY_PREFIX + rid
+    try:
+        for rel, prefix in nested_refs.items():
+            _fetch_nested(main, wt_path / rel, prefix)
+        # Empty old value: create only, never overwrite an existing recovery ref.
+        if git(main, "update-ref", ref, commit, "", check=False).returncode != 0:
+            raise WorktreeError(f"could not create the recovery ref {ref}; nothing was removed")
+        if ign_dir is not None:
+            try:
+                _move_ignored(wt_path, loss.ignored.entries, ign_dir)
+            except WorktreeError:
+                git(main, "update-ref", "-d", ref, commit, check=False)
+                raise
+    except BaseException:
+        _drop_refs(main, f"{RECOVERY_NESTED_PREFIX}{rid}")
+        if ign_dir is not None:
+            _remove_empty_dirs(ign_dir)  # what could not be moved back stays there
+        raise
+    return Recovery(ref, kept, nested_refs, ign_dir, loss.ignored)
 
 
 def remove_worktree(repo: Path | str, path: Path | str, *, force: bool = False,
-                    delete_branch: bool = False) -> str | None:
-    """Remove a linked worktree; return the recovery ref name if one was saved.
+                    delete_branch: bool = False,
+                    recovery_dir: Path | str | None = None) -> Recovery | None:
+    """Remove a linked worktree; return the Recovery (a ref name) if anything was saved.
 
     Without ``force`` it refuses (WorktreeError listing N uncommitted, N untracked, N unpushed,
-    N ignored files at risk) when anything would be lost.  With ``force`` it first saves
-    everything into ``refs/planeai/recovery/<name>-<UTC stamp>`` (parent: HEAD).
+    nested git repos, N ignored files with their size) when anything would be lost.  With
+    ``force`` it first saves everything: a commit at ``refs/planeai/recovery/<name>-<UTC
+    stamp>`` (parent: HEAD) with the changes and nested repos' files, nested repos' refs under
+    ``refs/planeai/recovery-nested/<same id>/<path>.git/``, and ignored files moved to
+    ``<recovery_dir>/<repo name>/<same id>/`` (default: ``<state dir>/recovery``, 0700).
     ``delete_branch`` deletes the branch only when merged into the default branch or saved in
     a recovery ref; otherwise (without force) it refuses before touching anything.
     """
@@ -640,7 +937,8 @@ def remove_worktree(repo: Path | str, path: Path | str, *, force: bool = False,
             git(main, "branch", "-D", branch)
         return None
 
-    state, at_risk, other_ignored, losses = _losses(path, main)
+    loss = _losses(path, main)
+    losses = loss.summary()
     merged = _is_merged(main, branch) if (delete_branch and branch) else True
     if not force:
         if losses:
@@ -652,14 +950,11 @@ def remove_worktree(repo: Path | str, path: Path | str, *, force: bool = False,
         if wt.locked is not None:
             raise WorktreeError(f"worktree {path} is locked ({wt.locked or 'no reason'})")
 
-    recovery: str | None = None
+    recovery: Recovery | None = None
     if force and (losses or not merged):
-        recovery = _save_recovery(main, path, state.head, at_risk)
-        log.warning("saved %s before removing %s (%s)", recovery, path,
-                    ", ".join(losses) or f"unmerged branch {branch}")
-    if other_ignored:
-        log.warning("removing %s deletes ignored entries: %s", path,
-                    ", ".join(other_ignored[:10]) + (" ..." if len(other_ignored) > 10 else ""))
+        recovery = _save_recovery(main, path, loss, Path(recovery_dir) if recovery_dir else None,
+                                  f"unmerged branch {branch}")
+        log.info("before removing %s: %s", path, recovery.describe())  # callers print it
 
     with repo_lock(common):
         args = ["worktree", "remove"]
