@@ -67,7 +67,55 @@ def locations(env: dict[str, str] | os._Environ[str] | None = None) -> Locations
 
 
 def ensure_private_dir(path: Path) -> Path:
-    """Create ``path`` (and parents) with mode 0700 for the last component."""
-    path.mkdir(parents=True, exist_ok=True)
-    os.chmod(path, 0o700)
+    """Create ``path`` (and parents) with mode 0700 for the last component; an existing one
+    of ours that others can read is made 0700 too (one of another user's is left alone)."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    st = os.stat(path)
+    if st.st_uid == os.getuid() and st.st_mode & 0o077:
+        os.chmod(path, 0o700)
     return path
+
+
+def secure_dirs(locs: Locations) -> None:
+    """The data (database, worktrees), state and runtime dirs: 0700, created or fixed.
+
+    Called whenever the store is opened; a few syscalls. An OSError becomes one line at the
+    front end (``os_error_line``).
+    """
+    for d in (locs.data_dir, locs.worktrees_dir, locs.state_dir, locs.runtime_dir):
+        ensure_private_dir(d)
+
+
+_ERRNO_HINTS = {
+    "ENOSPC": "no space left on the device; free some space and run the command again",
+    "EDQUOT": "disk quota exceeded; free some space and run the command again",
+    "EROFS": "the file system is read-only",
+    "EACCES": "permission denied",
+    "EPERM": "operation not permitted",
+}
+
+
+def os_error_line(e: OSError) -> str:
+    """One line for an I/O failure: the file, what happened, what to do."""
+    import errno
+
+    name = errno.errorcode.get(e.errno or 0, "")
+    what = _ERRNO_HINTS.get(name) or (e.strerror or str(e))
+    where = " -> ".join(str(f) for f in (e.filename, e.filename2) if f is not None)
+    if name in ("EROFS", "EACCES", "EPERM"):
+        what += ("; planeai keeps its data there: set PLANEAI_HOME to a directory you can "
+                 "write" if _ours(e.filename) else "; check its permissions")
+    return f"{where}: {what}" if where else what
+
+
+def _ours(filename) -> bool:
+    """Is ``filename`` one of planeai's dirs, inside one, or a parent it had to create?"""
+    if filename is None:
+        return False
+    try:
+        f = Path(os.fsdecode(filename)).absolute()
+        locs = locations()
+    except (OSError, ValueError):
+        return False
+    return any(f == d or d in f.parents or f in d.parents
+               for d in (locs.data_dir, locs.state_dir, locs.runtime_dir, locs.config_dir))

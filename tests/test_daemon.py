@@ -807,3 +807,68 @@ def test_subscribers_hear_the_end_when_the_daemon_dies(dpaths, backend):
     assert not backend.running()
     with pytest.raises(BackendError, match="not running"):
         backend.snapshot("PLA-7")
+
+
+# ---------------------------------------------------------------------- spawns that fail
+def test_bad_spawns_are_refused_and_never_clone_the_daemon(dpaths, backend, tmp_path):
+    """A size the PTY or the emulator refuses, or a missing directory, used to fail in the
+    forked child before exec: that copy of the daemon went on serving its socket."""
+    shell(backend, "PLA-1")
+    pid = daemon_pid(dpaths)
+    for cols, rows in ((100, 0), (70000, 30), (0, 0), (-1, 24), (80, 2001)):
+        with pytest.raises(BackendError) as e:
+            shell(backend, "BAD", cols=cols, rows=rows)
+        assert str(e.value) == (f"terminal size {cols} columns x {rows} rows is not accepted; "
+                                "columns and rows are 1..2000")
+    gone = tmp_path / "gone"
+    with pytest.raises(BackendError, match=f"directory {gone} does not exist"):
+        backend.spawn(SpawnSpec("BAD", ["sh"], str(gone), dict(SHELL_ENV), 80, 24))
+
+    daemons = [int(d) for d in os.listdir("/proc") if d.isdigit()
+               and _is_daemon_of(int(d), dpaths)]
+    assert daemons == [pid] and daemon_pid(dpaths) == pid
+    # that one daemon still serves: the old session runs, a new one at the largest size starts
+    shell(backend, "PLA-2", cols=2000, rows=2000)
+    assert {i.name: i.alive for i in backend.list()} == {"PLA-1": True, "PLA-2": True}
+    assert [int(d) for d in os.listdir("/proc") if d.isdigit()
+            and _is_daemon_of(int(d), dpaths)] == [pid]
+
+
+CHILD_FAILS = r"""
+import os, sys
+import ptyprocess.ptyprocess as pp
+from planeai.backends.base import SpawnSpec
+from planeai.backends.local import LocalBackend
+
+log, parent, real = sys.argv[1], os.getpid(), pp._setwinsize
+
+def fail_in_child(fd, rows, cols):  # a failure the checks before the fork cannot foresee
+    if os.getpid() != parent:
+        raise RuntimeError("injected failure in the child before exec")
+    return real(fd, rows, cols)
+
+pp._setwinsize = fail_in_child
+b = LocalBackend()
+try:
+    b.spawn(SpawnSpec("X", ["sh", "-c", "echo agent-ran"], "/tmp",
+                      {"PATH": os.environ["PATH"]}, 80, 24))
+    code = b.wait("X", 30)
+    seen = "".join(b.scrollback("X"))
+    outcome = f"returned exit={code} screen={seen!r}"
+except BaseException as e:
+    outcome = f"raised {type(e).__name__}"
+with open(log, "a") as f:  # by path: the child's stdout is its PTY
+    f.write(f"{os.getpid()} {outcome}\n")
+os._exit(0)
+"""
+
+
+def test_a_failure_in_the_forked_child_never_returns_into_planeai(tmp_path):
+    log = tmp_path / "log"
+    r = subprocess.run([sys.executable, "-c", CHILD_FAILS, str(log)], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    lines = log.read_text().splitlines()
+    assert len(lines) == 1, lines  # only the parent came back from spawn
+    assert lines[0].endswith("returned exit=127 screen='planeai: cannot start the session: "
+                             "RuntimeError: injected failure in the child before exec'"), lines

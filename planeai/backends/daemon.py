@@ -120,6 +120,8 @@ class DaemonBackend:
         return [_info(d) for d in self._req("list")]  # type: ignore[union-attr]
 
     def info(self, name: str) -> SessionInfo | None:
+        if not self.running():
+            return None  # its sessions end with the daemon: none is running, for certain
         d = self._req("info", name=name)
         return _info(d) if d else None  # type: ignore[arg-type]
 

@@ -24,6 +24,56 @@ from planeai.errors import BackendError
 from planeai.terminal.screen import TerminalScreen
 
 READ_SIZE = 65536
+# Most columns or rows of a session. The PTY takes 65535, but the emulator pays: 2000x2000
+# costs 60 MB and 0.3 s to read, 10000x10000 took 0.8 GB and 9 s (a daemon serves no one then).
+SIZE_MAX = 2000
+
+
+def check_size(cols, rows) -> tuple[int, int]:
+    """A terminal size both the PTY and the emulator accept, or a BackendError naming it."""
+    try:
+        c, r = int(cols), int(rows)
+    except (TypeError, ValueError):
+        c = r = 0
+    if not (1 <= c <= SIZE_MAX and 1 <= r <= SIZE_MAX):
+        raise BackendError(f"terminal size {cols!r} columns x {rows!r} rows is not accepted; "
+                           f"columns and rows are 1..{SIZE_MAX}")
+    return c, r
+
+
+def spawn_pty(argv: list[str], *, cwd: str, env: dict[str, str], cols: int, rows: int,
+              preexec: Callable[[], None] | None = None) -> ptyprocess.PtyProcess:
+    """Fork and exec ``argv`` on a new PTY, checked first so that the child has nothing left
+    to fail on before exec. Whatever still fails in the child ends it with os._exit: a forked
+    copy of this process must never return into its code (a daemon's copy went on serving
+    its socket next to the daemon)."""
+    cols, rows = check_size(cols, rows)
+    if not os.path.isdir(cwd):
+        raise BackendError(f"cannot start {argv[0]!r}: directory {cwd} does not exist")
+
+    def child() -> None:  # ptyprocess reports what this raises and _exits the child
+        os.chdir(cwd)
+        if preexec is not None:
+            preexec()
+
+    parent = os.getpid()
+    try:
+        return ptyprocess.PtyProcess.spawn(argv, env=env, dimensions=(rows, cols),
+                                           preexec_fn=child)
+    except BaseException as e:
+        if os.getpid() != parent:
+            _child_failed(e)
+        if isinstance(e, Exception):  # what the child reported (exec, chdir, preexec)
+            raise BackendError(f"cannot start {argv[0]!r}: {e}") from None
+        raise
+
+
+def _child_failed(e: BaseException) -> None:
+    """In a forked child that failed before exec: say why on its terminal, end it."""
+    try:
+        os.write(2, f"planeai: cannot start the session: {type(e).__name__}: {e}\r\n".encode())
+    finally:
+        os._exit(127)
 
 
 def exit_code_of(status: int | None, signal_status: int | None) -> int | None:
@@ -147,13 +197,7 @@ class LocalBackend:
             old = self._sessions.get(spec.name)
             if old is not None and not old.done.is_set():
                 raise BackendError(f"session {spec.name} is already running")
-        try:
-            proc = ptyprocess.PtyProcess.spawn(spec.argv, cwd=spec.cwd, env=spec.env,
-                                               dimensions=(spec.rows, spec.cols))
-        except (OSError, FileNotFoundError) as e:
-            raise BackendError(f"cannot start {spec.argv[0]!r}: {e}") from None
-        except ptyprocess.PtyProcessError as e:
-            raise BackendError(f"cannot start {spec.argv[0]!r}: {e}") from None
+        proc = spawn_pty(spec.argv, cwd=spec.cwd, env=spec.env, cols=spec.cols, rows=spec.rows)
         screen = TerminalScreen(spec.cols, spec.rows, scrollback=self._scrollback)
         s = _Local(spec.name, proc, screen, time.monotonic())
         with self._lock:
@@ -198,6 +242,7 @@ class LocalBackend:
 
     def resize(self, name: str, cols: int, rows: int) -> None:
         s = self._get(name)
+        cols, rows = max(1, min(int(cols), SIZE_MAX)), max(1, min(int(rows), SIZE_MAX))
         with s.lock:
             s.screen.resize(cols, rows)
         if not s.done.is_set():

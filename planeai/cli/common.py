@@ -34,11 +34,54 @@ def read_description(args: argparse.Namespace) -> str | None:
         except OSError as e:
             raise ValidationError(f"cannot read description file {path}: {e.strerror}") from None
         try:
-            return data.decode("utf-8")
+            return data.decode("utf-8-sig")  # an editor's BOM is not part of the text
         except UnicodeDecodeError:
             src = "stdin" if path == "-" else path
             raise ValidationError(f"description from {src} is not UTF-8 text") from None
     return args.description
+
+
+def failure_line(exc: BaseException) -> str | None:
+    """One line for an I/O, database or decoding failure that reached the top; None for
+    anything else (a bug, whose traceback is worth having)."""
+    sqlite3 = sys.modules.get("sqlite3")  # loaded only if a store was opened
+    if sqlite3 is not None and isinstance(exc, sqlite3.Error):
+        if isinstance(exc, (sqlite3.ProgrammingError, sqlite3.InterfaceError)):
+            return None  # misuse of the API: ours to fix
+        from planeai.paths import locations
+        from planeai.store.repository import database_error
+
+        return str(database_error(locations().db_path, exc))
+    if isinstance(exc, OSError):
+        from planeai.paths import os_error_line
+
+        return os_error_line(exc)
+    if isinstance(exc, UnicodeDecodeError):
+        where = _file_being_read(exc)
+        bad = exc.object[exc.start:exc.start + 1].hex()
+        return (f"{where or 'a file planeai read'} is not UTF-8 text (byte 0x{bad} at offset "
+                f"{exc.start}); save it as UTF-8")
+    return None
+
+
+def _file_being_read(exc: BaseException) -> str | None:
+    """The file a decoding error came from: the innermost frame holding a path or an open
+    text file (Path.read_text's ``self``, a ``with open(...) as f``)."""
+    import io
+    from pathlib import PurePath
+
+    frames = []
+    tb = exc.__traceback__
+    while tb is not None:
+        frames.append(tb.tb_frame)
+        tb = tb.tb_next
+    for frame in reversed(frames):
+        for value in frame.f_locals.values():
+            if isinstance(value, PurePath):
+                return str(value)
+            if isinstance(value, io.TextIOWrapper) and isinstance(value.name, str):
+                return value.name
+    return None
 
 
 def session_task_key() -> str | None:

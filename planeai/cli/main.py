@@ -228,6 +228,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = _cmd(dsub, "status", "dispatch:status", "who dispatches, slots in use, the queue")
     p.add_argument("--json", action="store_true")
 
+    # ---- trust: a repo's .planeai/ hooks and provider files run commands
+    p = _cmd(sub, "trust", "trust:run",
+             "review and trust a repo's .planeai/ hooks and provider files (they run commands)")
+    p.add_argument("path", nargs="?", help="repo path or project name (default: current repo)")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--show", action="store_true", help="show what would run; trust nothing")
+    g.add_argument("--revoke", action="store_true", help="stop trusting it")
+    g.add_argument("--list", action="store_true", help="list trusted repos")
+    p.add_argument("--json", action="store_true")
+
     # ---- misc
     p = _cmd(sub, "doctor", "doctor:run",
              "show where planeai keeps things and which tools it finds")
@@ -247,6 +257,14 @@ def _resolve(handler: Handler) -> Callable[[argparse.Namespace], int]:
     return getattr(importlib.import_module(f"planeai.cli.cmd_{module}"), func)
 
 
+def _one_line(msg: str) -> str:
+    """An error as one line; control characters (from a damaged file or row) never reach the
+    terminal as escape sequences."""
+    import re
+
+    return re.sub(r"[\x00-\x1f\x7f-\x9f]", "?", msg.replace("\n", " "))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
@@ -263,8 +281,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _resolve(handler)(args) or 0
     except PlaneaiError as e:
-        msg = str(e).replace("\n", " ")
-        print(f"planeai: error: {msg}", file=sys.stderr)
+        print(f"planeai: error: {_one_line(str(e))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
@@ -274,6 +291,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stdout = None  # type: ignore[assignment]
         finally:
             return 0
+    except Exception as e:
+        # the one path for I/O, database and decoding failures: one line, exit 1
+        from planeai.cli.common import failure_line
+
+        line = failure_line(e)
+        if line is None:
+            raise
+        print(f"planeai: error: {_one_line(line)}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -39,6 +39,7 @@ from typing import Callable
 import ptyprocess
 
 from planeai.backends.base import bracketed, check_name
+from planeai.backends.local import SIZE_MAX, check_size, spawn_pty
 from planeai.daemon import DaemonPaths, private_dir
 from planeai.daemon import protocol as P
 from planeai.errors import PlaneaiError
@@ -448,7 +449,7 @@ class Server:
         name = check_name(str(msg["name"]))
         argv = [str(a) for a in msg["argv"]]
         env = {str(k): str(v) for k, v in dict(msg["env"]).items()}
-        cols, rows = int(msg.get("cols", 120)), int(msg.get("rows", 40))
+        cols, rows = check_size(msg.get("cols", 120), msg.get("rows", 40))
         old = self.sessions.get(name)
         if old is not None:
             if old.alive:
@@ -456,12 +457,9 @@ class Server:
             self._remove(old)
         if not argv:
             raise RequestError("empty argv")
-        try:
-            proc = ptyprocess.PtyProcess.spawn(argv, cwd=str(msg["cwd"]), env=env,
-                                               dimensions=(rows, cols),
-                                               preexec_fn=_default_signals)
-        except (OSError, ptyprocess.PtyProcessError) as e:
-            raise RequestError(f"cannot start {argv[0]!r}: {e}") from None
+        # checked before the fork; a failure in the child before exec ends the child
+        proc = spawn_pty(argv, cwd=str(msg["cwd"]), env=env, cols=cols, rows=rows,
+                         preexec=_default_signals)
         s = DSession(name, proc, TerminalScreen(cols, rows, scrollback=self.scrollback),
                      time.monotonic(), time.time(), argv, fd=proc.fd, pid=proc.pid)
         os.set_blocking(s.fd, False)
@@ -481,7 +479,8 @@ class Server:
 
     def op_resize(self, c, msg, reply):
         s = self._get(msg["name"])
-        cols, rows = max(1, min(int(msg["cols"]), 4096)), max(1, min(int(msg["rows"]), 4096))
+        cols = max(1, min(int(msg["cols"]), SIZE_MAX))
+        rows = max(1, min(int(msg["rows"]), SIZE_MAX))
         s.screen.resize(cols, rows)
         if s.fd_open:
             try:
