@@ -1,5 +1,7 @@
 """Layered TOML config: built-in defaults < user file < project file < --config/PLANEAI_CONFIG.
 
+The project file's ``[hooks]`` apply only once the repo is trusted (planeai.services.trust).
+
 Every key lives in ``SCHEMA`` with its type and default; ``planeai.toml.example`` documents
 each one (a test keeps the two in step). A bad file fails with file, line, key and what was
 expected.
@@ -25,9 +27,14 @@ class Key:
     choices: tuple | None = None
     item_type: type | None = None  # for lists
     min: float | None = None
+    max: float | None = None  # every number has a range: nan, inf and 1e999 are refused
     # extra check for structured values: returns what is wrong, or None
     validator: Callable[[Any], str | None] | None = None
 
+
+DAY = 86_400
+WEEK = 7 * DAY
+COUNT_MAX = 1000  # sessions, retries, per-project limits: more is a typo, not a plan
 
 # section -> key -> Key. A section named "*" inside means free-form sub-tables (checked per key).
 SCHEMA: dict[str, dict[str, Key]] = {
@@ -35,35 +42,36 @@ SCHEMA: dict[str, dict[str, Key]] = {
         # "" = first installed agent CLI in providers' preference order, else "shell"
         "provider": Key(str, ""),
         "backend": Key(str, "local", choices=("local", "tmux", "daemon")),
-        "priority": Key(int, 0),
+        "priority": Key(int, 0, min=-1000, max=1000),
     },
     "worktrees": {
         "root": Key(str, ""),  # "" = <data dir>/worktrees
         "copy_ignored": Key(list, [], item_type=str),
     },
     "tmux": {
-        "socket": Key(str, "planeai"),
+        # "" = one server per PLANEAI_HOME (planeai.backends.tmux.default_socket)
+        "socket": Key(str, ""),
     },
     "daemon": {
         "detach_key": Key(str, "C-q"),
-        "scrollback": Key(int, 10000, min=0),
+        "scrollback": Key(int, 10000, min=0, max=1_000_000),
     },
     "dispatch": {
         "enabled": Key(bool, False),
-        "max_sessions": Key(int, 2, min=1),
+        "max_sessions": Key(int, 2, min=1, max=COUNT_MAX),
         "per_project": Key(dict, {}, validator=lambda v: _int_table(v)),
         "per_provider": Key(dict, {}, validator=lambda v: _int_table(v)),
-        "poll_interval": Key(float, 1.0, min=0.05),
+        "poll_interval": Key(float, 1.0, min=0.05, max=3600),
         "backend": Key(str, "", choices=("", "local", "tmux", "daemon")),
         "yolo": Key(bool, True),
         "on_success": Key(str, "done", choices=("done", "in_review")),
-        "max_retries": Key(int, 2, min=0),
-        "idle_complete_after": Key(float, 0.0, min=0),
-        "stale_after": Key(float, 300.0, min=1),
+        "max_retries": Key(int, 2, min=0, max=COUNT_MAX),
+        "idle_complete_after": Key(float, 0.0, min=0, max=WEEK),
+        "stale_after": Key(float, 300.0, min=1, max=WEEK),
         "rules": Key(list, [], validator=lambda v: _rules(v)),
     },
     "hooks": {
-        "timeout": Key(float, 60.0, min=1),
+        "timeout": Key(float, 60.0, min=1, max=DAY),
         **{event: Key(list, [], item_type=str) for event in (
             "task_dispatched", "session_started", "busy", "idle", "needs_input", "completed",
             "failed", "stale", "task_moved")},
@@ -82,8 +90,8 @@ RULE_KEYS = {"project": str, "min_priority": int, "title": str, "parent": str, "
 
 def _int_table(value: dict) -> str | None:
     for k, v in value.items():
-        if not isinstance(v, int) or isinstance(v, bool) or v < 0:
-            return f"{k} = {v!r}: values are whole numbers >= 0"
+        if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= COUNT_MAX:
+            return f"{k} = {v!r}: values are whole numbers in 0..{COUNT_MAX}"
     return None
 
 
@@ -103,6 +111,8 @@ def _rules(value: list) -> str | None:
                 return f"rule {i}: unknown key {k!r}; known: {', '.join(RULE_KEYS)}"
             if not isinstance(v, RULE_KEYS[k]) or isinstance(v, bool):
                 return f"rule {i}: {k} must be {_type_name(RULE_KEYS[k])}"
+            if k == "min_priority" and not -1000 <= v <= 1000:
+                return f"rule {i}: min_priority = {v} is out of range; accepted: -1000..1000"
         if "provider" not in rule:
             return f"rule {i} needs a provider"
         if "title" in rule:
@@ -141,7 +151,29 @@ def _find_line(text: str, section: str, key: str | None) -> int | None:
         if current == section and key is not None:
             if re.match(rf'^"?{re.escape(key)}"?\s*=', s):
                 return i
+        if current == "" and key is not None and re.match(  # dotted: section.key = ...
+                rf'^"?{re.escape(section)}"?\s*\.\s*"?{re.escape(key)}"?\s*=', s):
+            return i
     return header_line
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else str(x)
+
+
+def _out_of_range(spec: Key, value) -> str | None:
+    """What is wrong with a number (nan, inf, out of range), or None; the range is named."""
+    if spec.type not in (int, float) or (spec.min is None and spec.max is None):
+        return None
+    lo = "" if spec.min is None else _num(spec.min)
+    hi = "" if spec.max is None else _num(spec.max)
+    # every float key in SCHEMA is a duration
+    accepted = f"accepted: {lo}..{hi}" + (" seconds" if spec.type is float else "")
+    if value != value or value in (float("inf"), float("-inf")):
+        return f"{value} is not a finite number; {accepted}"
+    if (spec.min is not None and value < spec.min) or (spec.max is not None and value > spec.max):
+        return f"{value!r} is out of range; {accepted}"
+    return None
 
 
 def _where(path: Path, text: str, section: str, key: str | None) -> str:
@@ -181,8 +213,9 @@ def validate(raw: dict, path: Path, text: str) -> dict:
             if spec.item_type and any(not isinstance(v, spec.item_type) for v in value):
                 plural = {str: "strings", int: "integers"}.get(spec.item_type, "values")
                 raise ConfigError(f"{where}: {section}.{key} must be a list of {plural}")
-            if spec.min is not None and value < spec.min:
-                raise ConfigError(f"{where}: {section}.{key} must be at least {spec.min}")
+            problem = _out_of_range(spec, value)
+            if problem:
+                raise ConfigError(f"{where}: {section}.{key} = {problem}")
             if spec.validator is not None:
                 problem = spec.validator(value)
                 if problem:
@@ -205,18 +238,47 @@ def load_file(path: Path) -> dict:
 
 
 class Config:
-    """Merged settings; ``cfg["defaults.backend"]`` or ``cfg.section("tmux")``."""
+    """Merged settings; ``cfg["defaults.backend"]`` or ``cfg.section("tmux")``.
 
-    def __init__(self, data: dict[str, dict[str, Any]], sources: list[Path]) -> None:
+    The project layer's ``[hooks]`` run commands, so they are merged only when the user trusts
+    that repo's executable content (``planeai trust``); until then they are ``withheld`` and
+    whoever reads the hooks is told once how to trust them."""
+
+    def __init__(self, data: dict[str, dict[str, Any]], sources: list[Path], *,
+                 project_dir: Path | None = None,
+                 layers: list[tuple[dict, bool]] | None = None, withheld=None) -> None:
         self.data = data
         self.sources = sources
+        self.project_dir = project_dir     # the repo whose .planeai/config.toml is a layer
+        self._layers = layers or []        # (parsed file, is the project layer), in order
+        self.withheld = withheld           # trust.Content of project hooks not in use
 
     def __getitem__(self, dotted: str) -> Any:
         section, key = dotted.split(".", 1)
         return self.data[section][key]
 
     def section(self, name: str) -> dict[str, Any]:
+        if name == "hooks" and self.withheld is not None:
+            from planeai.services import trust
+
+            trust.announce(self.withheld, trust.state(self.withheld))
         return self.data[name]
+
+    def readmit(self) -> bool:
+        """Use the withheld project hooks if that exact content is trusted now. Updates the
+        hooks table in place, so a dispatcher that holds it sees them."""
+        if self.withheld is None:
+            return False
+        from planeai.services import trust
+
+        if trust.state(self.withheld) != trust.TRUSTED:
+            return False
+        hooks = copy.deepcopy(defaults()["hooks"])
+        for raw, _ in self._layers:
+            hooks.update(copy.deepcopy(raw.get("hooks", {})))
+        self.data["hooks"].update(hooks)
+        self.withheld = None
+        return True
 
 
 def merge(base: dict, layer: dict) -> dict:
@@ -235,17 +297,51 @@ def load(
     env = os.environ if env is None else env
     data = defaults()
     sources: list[Path] = []
-    layers: list[tuple[Path, bool]] = []
+    layers: list[tuple[Path, bool, bool]] = []  # (file, required, is the project layer)
     if user_file is not None:
-        layers.append((user_file, False))
+        layers.append((user_file, False, False))
     if project_dir is not None:
-        layers.append((Path(project_dir) / ".planeai" / "config.toml", False))
+        layers.append((Path(project_dir) / ".planeai" / "config.toml", False, True))
     explicit = explicit or env.get("PLANEAI_CONFIG") or None
     if explicit:
-        layers.append((Path(explicit).expanduser(), True))
-    for path, required in layers:
+        layers.append((Path(explicit).expanduser(), True, False))
+    parsed: list[tuple[dict, bool]] = []
+    withheld = None
+    for path, required, is_project in layers:
         if not required and not path.is_file():
             continue
-        merge(data, load_file(path))
+        raw = load_file(path)
+        if is_project:
+            _refuse_host_keys(path, raw)
+        parsed.append((raw, is_project))
+        if is_project and raw.get("hooks"):
+            raw, withheld = _admit_project_hooks(Path(project_dir), raw)
+        merge(data, raw)
         sources.append(path)
-    return Config(data, sources)
+    return Config(data, sources, project_dir=project_dir, layers=parsed, withheld=withheld)
+
+
+# Keys that decide where planeai writes on this machine or which server its sessions share:
+# a cloned repo must not choose them (worktrees inside another checkout, another home's tmux).
+HOST_ONLY = {"worktrees": {"root"}, "tmux": {"socket"}, "daemon": {"detach_key", "scrollback"}}
+
+
+def _refuse_host_keys(path: Path, raw: dict) -> None:
+    for section, keys in HOST_ONLY.items():
+        for key in keys & set(raw.get(section) or {}):
+            text = path.read_text(encoding="utf-8", errors="replace")
+            raise ConfigError(
+                f"{_where(path, text, section, key)}: {section}.{key} cannot be set by a repo's "
+                ".planeai/config.toml (it decides where planeai writes or which server it "
+                "uses on this machine); set it in your user config or --config instead")
+
+
+def _admit_project_hooks(project_dir: Path, raw: dict):
+    """The project layer without its [hooks] unless the repo's executable content is trusted:
+    a cloned repo's committed config must not run commands nobody agreed to."""
+    from planeai.services import trust
+
+    ok, content = trust.admitted_hooks(project_dir, raw["hooks"])
+    if ok:
+        return raw, None
+    return {k: v for k, v in raw.items() if k != "hooks"}, content

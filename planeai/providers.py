@@ -1,7 +1,8 @@
 """Agent CLI definitions: providers/*.toml, overridable by the user and the project.
 
 Lookup order (later wins, whole file by name): bundled ``providers/``, the user's
-``<config dir>/providers/``, the project's ``.planeai/providers/``. Users name an agent as
+``<config dir>/providers/``, the project's ``.planeai/providers/`` (only once the user trusts
+that repo's executable content: ``planeai trust``). Users name an agent as
 ``claude`` (its default variant) or ``claude-opus`` (a variant); model version ids never
 appear on the command line.
 """
@@ -229,30 +230,36 @@ def parse_provider(path: Path, data: dict) -> Provider:
 
 def load_provider_file(path: Path) -> Provider:
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as e:
-        raise _err(path, f"invalid TOML: {e}") from None
+        data = path.read_bytes()
     except OSError as e:
         raise _err(path, f"cannot read: {e.strerror}") from None
-    return parse_provider(path, data)
+    return load_provider_bytes(path, data)
 
 
 @dataclass
 class Registry:
     providers: dict[str, Provider]
     errors: list[str]  # files that failed to load (reported, not fatal for the others)
+    skipped: dict[str, str] = field(default_factory=dict)  # name -> why its file was skipped
 
     def get(self, name: str) -> Provider:
         p = self.providers.get(name)
         if p is None:
+            self._why_skipped(name)
             raise ProviderError(_unknown("provider " + repr(name), name, self.providers))
         return p
+
+    def _why_skipped(self, name: str) -> None:
+        """Asked for a provider whose file failed to load: say why, not just "unknown"."""
+        if name in self.skipped:
+            raise ProviderError(f"provider {name!r} was skipped: {self.skipped[name]}")
 
     def resolve(self, spec: str) -> tuple[Provider, Variant | None]:
         """``claude`` -> (claude, default variant); ``claude-opus`` -> (claude, opus)."""
         spec = spec.strip().lstrip("@")
         name, _, variant = spec.partition("-")
         if name not in self.providers:
+            self._why_skipped(name)
             choices = list(self.providers) + [f"{p.name}-{v}" for p in self.providers.values()
                                               for v in p.variants]
             raise ProviderError(_unknown(f"agent {spec!r}", spec, choices))
@@ -273,10 +280,40 @@ class Registry:
         return "shell"
 
 
-def load_registry(dirs: Iterable[Path]) -> Registry:
+@dataclass(frozen=True)
+class TrustedFiles:
+    """A project's ``.planeai/providers``, admitted by trust: the exact bytes that were hashed
+    and found trusted (not whatever the files hold a moment later)."""
+
+    dir: Path
+    files: dict[str, bytes]   # file name -> bytes
+
+
+def load_provider_bytes(path: Path, data: bytes) -> Provider:
+    try:
+        parsed = tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise _err(path, f"not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start}); "
+                         "save it as UTF-8") from None
+    except tomllib.TOMLDecodeError as e:
+        raise _err(path, f"invalid TOML: {e}") from None
+    return parse_provider(path, parsed)
+
+
+def load_registry(dirs: Iterable[Path | TrustedFiles]) -> Registry:
     providers: dict[str, Provider] = {}
     errors: list[str] = []
+    skipped: dict[str, str] = {}
     for d in dirs:
+        if isinstance(d, TrustedFiles):
+            for name, data in sorted(d.files.items()):
+                try:
+                    providers[Path(name).stem] = load_provider_bytes(d.dir / name, data)
+                except ProviderError as e:
+                    errors.append(str(e))
+                    skipped[Path(name).stem] = str(e)
+                    providers.pop(Path(name).stem, None)  # never silently the layer below
+            continue
         if not d.is_dir():
             continue
         for f in sorted(d.glob("*.toml")):
@@ -284,16 +321,26 @@ def load_registry(dirs: Iterable[Path]) -> Registry:
                 providers[f.stem] = load_provider_file(f)
             except ProviderError as e:
                 errors.append(str(e))
-    return Registry(providers, errors)
+                skipped[f.stem] = str(e)
+                providers.pop(f.stem, None)  # never silently the layer below
+    for name in providers:
+        skipped.pop(name, None)  # a later layer's good file wins over an earlier bad one
+    return Registry(providers, errors, skipped)
 
 
-def provider_dirs(project_path: Path | str | None = None) -> list[Path]:
+def provider_dirs(project_path: Path | str | None = None) -> list[Path | TrustedFiles]:
+    """Bundled, user, then the project's provider files if the user trusts them (a cloned
+    repo's provider file is a command line planeai would run: `planeai trust` first)."""
     from planeai.bundled import providers_dir
     from planeai.paths import locations
 
-    dirs = [providers_dir(), locations().user_providers_dir]
+    dirs: list[Path | TrustedFiles] = [providers_dir(), locations().user_providers_dir]
     if project_path:
-        dirs.append(Path(project_path) / ".planeai" / "providers")
+        from planeai.services.trust import PROVIDERS_DIR, admitted_providers
+
+        files = admitted_providers(project_path)  # {} when untrusted: said once on stderr
+        if files:
+            dirs.append(TrustedFiles(Path(project_path) / PROVIDERS_DIR, files))
     return dirs
 
 

@@ -77,7 +77,7 @@ def test_bad_file_names_file_line_key(tmp_path, text, expected):
     ("[dispatch]\nrules = [{ project = 'x' }]\n", "rule 1 needs a provider"),
     ("[dispatch]\nrules = [{ provider = 'c', colour = 'x' }]\n", "rule 1: unknown key 'colour'"),
     ("[dispatch]\nrules = [{ provider = 'c', title = '(' }]\n", "title is not a valid regex"),
-    ("[dispatch]\nmax_sessions = 0\n", "dispatch.max_sessions must be at least 1"),
+    ("[dispatch]\nmax_sessions = 0\n", "max_sessions = 0 is out of range; accepted: 1..1000"),
     ("[dispatch]\non_success = 'merged'\n", "one of: done, in_review"),
     ("[notify]\nevents = ['explode']\n", "'explode' is not one of"),
     ("[hooks]\nidle = 'echo hi'\n", "hooks.idle must be a list"),

@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -18,10 +17,11 @@ from planeai import config as config_mod
 from planeai.core.models import Status
 from planeai.paths import locations
 from planeai.services import tasks as task_svc
+from planeai.services import trust
 from planeai.services.context import open_store
 from planeai.services.dispatch import Dispatcher
 from planeai.services.projects import add_project
-from planeai.services.sessions import SessionManager
+from planeai.services.sessions import LIVE_STATES, SessionManager
 
 AGENT = Path(__file__).parent / "support" / "scripted_agent.py"
 
@@ -34,6 +34,7 @@ def project(repo):
         'name = "scripted"\nbinary = "python3"\n'
         f'command = ["{sys.executable}", "{AGENT}", "{{task.key}}"]\n'
         '[status]\nbusy = ["esc to interrupt"]\nidle = ["^> ?\\\\Z"]\n')
+    trust.trust(trust.read_content(repo))  # a project's provider files run only once trusted
     with open_store() as s:
         p, _ = add_project(s, repo)
     return p
@@ -111,9 +112,6 @@ def test_priorities_blockers_and_slots(project, agent_log, tmp_path):
     # highest priority first; the blocked task (P8) waits for its blocker (P2)
     assert order[:2] == [keys["top"], keys["mid"]]
     assert order.index(keys["blocked"]) > order.index(keys["blocker"])
-    first_done = [e.task_key for e in events if e.kind == "task.moved"
-                  and e.data.get("to") == "done"]
-    assert first_done.index(keys["blocker"]) < order.index(keys["blocked"]) + 99
     blocker_done_event = next(e.id for e in events if e.kind == "task.moved"
                               and e.task_key == keys["blocker"] and e.data["to"] == "done")
     blocked_dispatch_event = next(e.id for e in events if e.kind == "dispatch.dispatched"
@@ -381,8 +379,14 @@ def test_agent_subtasks_run_and_parent_finishes_after_them(project, agent_log, t
     kids_done = [e.id for e in events if e.kind == "task.moved" and e.task_key in kids
                  and e.data["to"] == "done"]
     assert len(kids_done) == 2 and parent_done > max(kids_done)
-    waiting = [e for e in events if e.kind == "dispatch.waiting"]
-    assert waiting and sorted(waiting[0].data["subtasks"]) == sorted(kids)
+    # the parent's run was judged while some of its subtasks were open (which ones depends on
+    # how far they got meanwhile: they run beside it)
+    waiting = [e for e in events if e.kind == "dispatch.waiting" and e.task_key == parent]
+    requested = [e for e in events if e.kind == "task.done_requested" and e.task_key == parent]
+    if waiting:
+        assert set(waiting[0].data["subtasks"]) <= set(kids) and waiting[0].data["subtasks"]
+    else:  # both finished before the parent's `task done`: it was simply done
+        assert not requested
     # the parent never flickered to done before its subtasks were
     assert [e.data["to"] for e in events if e.kind == "task.moved"
             and e.task_key == parent] == ["in_progress", "done"]
@@ -400,6 +404,7 @@ def test_mention_in_task_picks_agent_and_skill_and_skill_timeout_bounds_it(proje
     sk.mkdir(parents=True)
     (sk / "SKILL.md").write_text("---\nname: quick\ndescription: be quick\n"
                                  "timeout_minutes: 0.02\n---\nHurry.\n")
+    trust.trust(trust.read_content(project.path))  # the new provider file: trusted again
     key = add("Slow thing", "please @scripted2:quick\nsleep 30")
     m = make_manager(agent_log, tmp_path, max_retries=0)
     d = Dispatcher(m)
@@ -443,29 +448,80 @@ def test_twenty_sessions_add_subtasks_at_the_same_moment(project, agent_log, tmp
 
 
 def test_a_hanging_hook_does_not_hold_up_dispatching(project, agent_log, tmp_path):
+    gate = tmp_path / "GATE"
     first = add("first", "write f.txt\ndone", priority=5)
     m = make_manager(agent_log, tmp_path, max_sessions=1)
-    m.config.data["hooks"]["task_dispatched"] = ["sleep 6"]
-    m.config.data["hooks"]["timeout"] = 10.0
+    # hangs until the test opens the gate, far past any wait below
+    m.config.data["hooks"]["task_dispatched"] = [
+        f'while [ ! -e "{gate}" ]; do sleep 0.05; done']
+    m.config.data["hooks"]["timeout"] = 300.0
     d = Dispatcher(m)
-    second = None
+    stop = threading.Event()
+    t = threading.Thread(target=d.run, kwargs={"stop": stop}, daemon=True)
+    t.start()
     try:
-        stop = threading.Event()
-        t = threading.Thread(target=d.run, kwargs={"stop": stop}, daemon=True)
-        t.start()
-        t0 = time.monotonic()
-        retry_until(lambda: m.store.get_task(first).status is Status.DONE, timeout=30,
-                    message="the first task done")
+        retry_until(lambda: m.store.get_task(first).status is Status.DONE,
+                    message="the first task done while its hook hangs")
         second = add("second", "write s.txt\ndone")
-        retry_until(lambda: m.store.get_task(second).status is Status.DONE, timeout=30,
-                    message="the second task dispatched and done")
-        # both ran while the first hook (6 s) had not even finished: nothing waited for it
-        hooks_done = [e for e in m.store.events(limit=10_000) if e.kind.startswith("hook.")]
-        assert hooks_done == [] or time.monotonic() - t0 >= 6
+        retry_until(lambda: m.store.get_task(second).status is Status.DONE,
+                    message="the second task dispatched and done while the first hook hangs")
+        # both ran while the first hook was still stuck: nothing waited for it
+        assert not [e for e in m.store.events(limit=10_000) if e.kind.startswith("hook.")]
+    finally:
+        gate.touch()
         stop.set()
         t.join(60)
-    finally:
         m.close()
     # the hooks still ran, each once, after the fact (the dispatcher waited for them at stop)
     ran = [e for e in m.store.events(limit=10_000) if e.kind in ("hook.ran", "hook.failed")]
     assert sorted(e.task_key for e in ran) == sorted([first, second])
+    assert all(e.kind == "hook.ran" for e in ran)
+
+
+def test_per_project_limit_alone_caps_dispatching(project, agent_log, tmp_path):
+    keys = [add(f"t{i}", "idle", priority=i) for i in range(3)]
+    m = make_manager(agent_log, tmp_path, max_sessions=3, per_project={"planeai": 1})
+    d = Dispatcher(m)
+    try:
+        # three slots, one provider without a limit: only the project's limit holds them back
+        assert d.tick().dispatched == [keys[2]]
+        assert d.tick().dispatched == []
+        m.config.data["dispatch"]["per_project"] = {"planeai": 2}
+        assert d.tick().dispatched == [keys[1]]
+        assert len(m.store.list_sessions(states=list(LIVE_STATES))) == 2
+    finally:
+        m.close()
+
+
+def test_a_failing_pass_is_recorded_and_dispatching_goes_on(project, agent_log, tmp_path):
+    """A pass that fails with something unexpected (here: the tmux binary of a session's
+    backend is gone) is recorded as dispatch.error; the loop backs off and goes on, and
+    dispatches once the problem is cleared."""
+    from planeai.backends.tmux import TmuxBackend
+
+    m = make_manager(agent_log, tmp_path)
+    m._backends["tmux"] = TmuxBackend("pd-none", tmux_bin=str(tmp_path / "no-tmux-here"))
+    bad = m.store.add_session(id="badc0ffe", name="PLA-stray", project=m.store.list_projects()[0],
+                              task_key=None, provider="scripted", variant=None, backend="tmux",
+                              worktree=None, branch=None, autonomous=False, argv=["x"])
+    m.store.update_session(bad.id, state="running", pid=2 ** 22 + 4321)
+    key = add("after the trouble", "write t.txt\ndone")
+    d = Dispatcher(m)
+    stop = threading.Event()
+    t = threading.Thread(target=d.run, kwargs={"stop": stop}, daemon=True)
+    t.start()
+
+    def errors():
+        return [e for e in m.store.events(limit=10_000) if e.kind == "dispatch.error"]
+
+    try:
+        retry_until(lambda: len(errors()) >= 2, message="two failed passes")
+        assert t.is_alive() and m.store.get_task(key).status is Status.TODO
+        m.store.delete_session(bad.id)  # the trouble is cleared
+        retry_until(lambda: m.store.get_task(key).status is Status.DONE,
+                    message="dispatching resumed")
+    finally:
+        stop.set()
+        t.join(60)
+        m.close()
+    assert "FileNotFoundError" in errors()[0].data["error"]

@@ -22,6 +22,7 @@ from planeai.core.status import AgentStatus
 from planeai.errors import BackendError, PlaneaiError, ProviderError, WorktreeError
 from planeai.paths import locations
 from planeai.services import tasks as task_svc
+from planeai.services import trust
 from planeai.services.context import open_store
 from planeai.services.projects import add_project
 from planeai.services.sessions import SessionManager
@@ -139,6 +140,7 @@ def test_hostile_title_and_huge_prompt_reach_the_agent_unchanged(kind, request, 
     (pdir / "probe.toml").write_text(
         'name = "probe"\nbinary = "python3"\n'
         f'command = ["python3", "-c", {json.dumps(script)}, "{{task.title}}", "{{prompt}}"]\n')
+    trust.trust(trust.read_content(project.path))  # project provider files run once trusted
     hostile = f'$(touch {canary}) `touch {canary}`; touch {canary} "q" \'s\' -rf --x'
     key = _task(hostile)
     tenv = request.getfixturevalue("tmux_env") if kind == "tmux" else None
@@ -156,7 +158,7 @@ def test_hostile_title_and_huge_prompt_reach_the_agent_unchanged(kind, request, 
         assert oct(Path(path).stat().st_mode & 0o777) == "0o600"
         assert not canary.exists()
         short = m.start(task_key=key, agent="probe", backend=kind, worktree=False,
-                        prompt="-rf $(touch %s)" % canary)
+                        prompt="-rf $(touch %s)" % canary, allow_more=True)
         retry_until(lambda: json.loads(out.read_text())[1:] == ["-rf $(touch %s)" % canary],
                     message="the short prompt as one argv element")
         assert short.name == f"{key}-2"
@@ -277,6 +279,7 @@ def test_unknown_and_missing_agents(mgr, kind, project):
     pdir.mkdir(parents=True)
     (pdir / "ghost.toml").write_text('name = "ghost"\nbinary = "ghost-cli"\n'
                                      'install_hint = "npm i -g ghost"\ncommand = ["ghost-cli"]\n')
+    trust.trust(trust.read_content(project.path))
     mgr._registries.clear()
     with pytest.raises(ProviderError, match="'ghost-cli' not found; install: npm i -g ghost"):
         mgr.start(task_key=key, agent="ghost", backend=kind)

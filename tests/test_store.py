@@ -136,7 +136,7 @@ def test_corrupt_database_is_a_clear_error(planeai_home):
     db.write_bytes(b"this is not sqlite" * 100)
     r = run_subprocess("project", "list")
     assert r.returncode == 1
-    assert b"is not usable" in r.stderr and b"Traceback" not in r.stderr
+    assert b"is damaged (file is not a database)" in r.stderr and b"Traceback" not in r.stderr
 
 
 def test_pragmas(planeai_home):
@@ -175,3 +175,49 @@ def test_task_add_process_does_not_load_heavy_modules(run_cli, repo, tmp_path):
     r = subprocess.run([sys.executable, str(probe)], capture_output=True, text=True, check=True)
     assert r.stdout.strip() == "PLA-1"
     assert "HEAVY=[]" in r.stderr
+
+
+def test_one_store_shared_by_threads_while_another_process_writes(run_cli, repo):
+    """The dispatcher, its prompt deliveries and the app's workers share one Store. Reads on
+    the shared connection interleaved with another thread's BEGIN IMMEDIATE made SQLite say
+    "database is locked" at once (and "another row available"), killing the dispatcher."""
+    import threading
+
+    from planeai.services import tasks
+    from planeai.services.context import open_store
+
+    _add_project(run_cli, repo)
+    s = open_store()
+    project = s.find_project("PLA")
+    for i in range(200):
+        tasks.add_task(s, project, f"seed-{i}")
+    other = subprocess.Popen([sys.executable, "-c", WORKER, "400", "other"],
+                             stdout=subprocess.PIPE, text=True)
+    assert other.stdout.readline().strip() == "started"
+    errors: list[str] = []
+
+    def guarded(fn, n):
+        def run():
+            try:
+                for _ in range(n):
+                    fn()
+            except Exception as e:  # noqa: BLE001 - collected and asserted below
+                errors.append(f"{type(e).__name__}: {e}")
+        return run
+
+    threads = [threading.Thread(target=guarded(lambda: (s.list_tasks(), s.events(limit=2000)),
+                                               60)) for _ in range(2)]
+    threads += [threading.Thread(target=guarded(lambda: tasks.add_task(s, project, "w"), 150))
+                for _ in range(2)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        assert other.wait(120) == 0
+    finally:
+        s.close()
+    assert errors == []
+    with open_store() as s2:
+        assert len(s2.list_tasks()) == 200 + 300 + 400
+        assert s2.integrity_check() == "ok"

@@ -42,6 +42,19 @@ async def start_shell(pilot, app, key: str, backend: str = "local"):
     await wait_for(pilot, lambda: "$" in app.term.screen_text(), what="shell prompt")
 
 
+def _running(leader: int, command: str) -> bool:
+    """A process named ``command`` runs in the session whose leader is ``leader``."""
+    from planeai.backends.procs import session_processes
+
+    for pid in session_processes(leader):
+        try:
+            if open(f"/proc/{pid}/comm").read().strip() == command:
+                return True
+        except OSError:
+            pass
+    return False
+
+
 async def type_line(pilot, text: str):
     await pilot.press(*[{" ": "space"}.get(c, c) for c in text], "enter")
 
@@ -317,6 +330,9 @@ async def test_paste_and_control_keys_reach_the_session(services):
         await pilot.press("enter")
         await wait_for(pilot, lambda: "\npasted-text" in app.term.screen_text(), what="paste")
         await type_line(pilot, "sleep 30")
+        # C-c only once the sleep runs: typed ahead, the shell would read it first
+        leader = session_of(app, "DEM-1").pid
+        await wait_for(pilot, lambda: _running(leader, "sleep"), what="sleep 30 running")
         await pilot.press("ctrl+c")
         await type_line(pilot, "echo after-interrupt")
         await wait_for(pilot, lambda: "\nafter-interrupt" in app.term.screen_text(),
@@ -418,7 +434,14 @@ async def test_attach_local_says_why_and_tmux_suspends_into_attach(services, tmp
             await start_shell(pilot, app, "DEM-2", backend="tmux")
             assert session_of(app, "DEM-2").backend == "tmux"
             await type_line(pilot, "echo via-tmux")
-            await wait_for(pilot, lambda: "\nvia-tmux" in app.term.screen_text(), what="tmux echo")
+            try:
+                await wait_for(pilot, lambda: "\nvia-tmux" in app.term.screen_text(),
+                               what="tmux echo")
+            except AssertionError as e:
+                be = services.manager.backend("tmux")
+                pane = be.snapshot("DEM-2").text
+                raise AssertionError(f"{e}; view:\n{app.term.screen_text()}\npane:\n{pane}") \
+                    from None
             calls = []
             monkeypatch.setattr(app, "attach_full_screen", calls.append)
             await pilot.press("ctrl+right_square_bracket", "t")
@@ -650,8 +673,12 @@ async def test_preloaded_board_is_in_the_first_frame(services):
 
 
 async def test_toggle_auto_dispatch_starts_ready_tasks(services):
-    services.task("Blocker", priority=1)
-    services.task("Waits", blocked_by=["DEM-1"], priority=5)
+    from conftest import install_echo_agent
+
+    # an agent to dispatch to (the default shell is never given a task)
+    install_echo_agent(services.locs.user_providers_dir)
+    services.task("Blocker", priority=1, provider="echoer")
+    services.task("Waits", blocked_by=["DEM-1"], priority=5, provider="echoer")
     app = make_app(services)
     async with app.run_test(size=SIZE) as pilot:
         await loaded(pilot, app)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import signal
+import sys
 import threading
 
 from planeai.cli.common import manager, print_json, table
@@ -28,6 +29,8 @@ def run(args: argparse.Namespace) -> int:
 
     def report(r) -> None:
         nonlocal waiting_said
+        if r.lost:
+            print(f"stopped dispatching: {r.lost}", flush=True)
         if not r.leader:
             if not waiting_said:
                 print(f"another dispatcher holds the lease ({m.store.lease_holder('dispatch')});"
@@ -42,8 +45,16 @@ def run(args: argparse.Namespace) -> int:
         for key in r.failed:
             print(f"failed {key}", flush=True)
 
+    def trouble(e: Exception, pause: float) -> None:
+        print(f"planeai: dispatch pass failed ({type(e).__name__}: {e}); retrying in "
+              f"{pause:g} s", file=sys.stderr, flush=True)
+
     try:
-        d.run(once=args.once, exit_when_idle=args.exit_when_idle, stop=stop, on_tick=report)
+        d.run(once=args.once, exit_when_idle=args.exit_when_idle, stop=stop, on_tick=report,
+              on_error=trouble)
+        # prompts pasted once an agent is ready are part of starting it: a dispatcher that
+        # exits (--once, --exit-when-idle, a signal) delivers them first
+        m.wait_for_prompts()
     finally:
         m.close()
     return 0

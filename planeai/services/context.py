@@ -11,12 +11,13 @@ from pathlib import Path
 
 from planeai.core.models import Project
 from planeai.errors import NotFoundError
-from planeai.paths import Locations, locations
+from planeai.paths import Locations, locations, secure_dirs
 from planeai.store.repository import Store
 
 
 def open_store(locs: Locations | None = None) -> Store:
     locs = locs or locations()
+    secure_dirs(locs)  # 0700: what agents and tasks leave there is nobody else's business
     return Store.open(locs.db_path)
 
 

@@ -9,9 +9,19 @@ One pass (``tick``):
    global, per-project and per-provider maxima;
 5. run hooks and notifications for every new event in the log.
 
-A task is never dispatched twice: one with a live session is not a candidate, and the session
-row is written before its process starts, so a crash at any point leaves either a live session
-(re-adopted) or a dead one (marked lost, the task goes back to the queue).
+A task is never dispatched twice:
+- one dispatcher acts per store: it holds a lease, renewed by a heartbeat thread while it
+  runs, and every write that starts work or judges a run first checks, in its own
+  transaction, that the lease is still its own at the generation it took it with (a fencing
+  token grown on every takeover). A holder that lost it (stalled past the TTL) is refused
+  with LeaseLost, stops acting and goes back to waiting;
+- a task with a live session is not a candidate, and the session row is reserved (in the
+  same transaction as that check) before its worktree is made or its agent spawned;
+- the agent runs behind a claim (planeai.services.claims): a start interrupted at any point
+  either never runs the agent (the task goes back to the queue with no failure counted) or
+  is known to have run it (re-adopted, or judged by its exit status).
+A tick that fails (a locked database, a backend hiccup) is recorded as ``dispatch.error``; the
+loop backs off and goes on.
 """
 
 from __future__ import annotations
@@ -22,7 +32,9 @@ import secrets
 import socket
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Callable, Iterator
 
 from planeai.core.models import Project, Session, SessionState, Status, Task
 from planeai.core.status import AgentStatus
@@ -31,6 +43,7 @@ from planeai.services.hooks import HookRunner
 from planeai.services.notify import Notifier
 from planeai.services.sessions import LIVE_STATES, SessionManager
 from planeai.services.tasks import ready_queue
+from planeai.store.repository import LeaseLost, LiveSessionExists, Store
 
 LEASE = "dispatch"
 NOTIFY_CURSOR = "notify.cursor"
@@ -44,6 +57,7 @@ class TickResult:
     failed: list[str] = field(default_factory=list)
     running: int = 0
     ready: int = 0
+    lost: str | None = None          # why this dispatcher stopped leading (LeaseLost)
 
 
 def _age(s: Session) -> float:
@@ -86,6 +100,9 @@ class Dispatcher:
         self._stale: set[str] = set()
         self._rules = [dict(r, _re=re.compile(r["title"]) if "title" in r else None)
                        for r in self.cfg["rules"]]
+        self.generation: int | None = None   # the lease generation this one leads with
+        self._beat: threading.Thread | None = None
+        self._beat_stop = threading.Event()
 
     # ------------------------------------------------------------------ lease
     @property
@@ -93,16 +110,86 @@ class Dispatcher:
         return max(5.0, 5 * float(self.cfg["poll_interval"]))
 
     def acquire(self) -> bool:
-        if self.store.acquire_lease(LEASE, self.holder, self.ttl):
-            return True
-        other = self.store.lease_holder(LEASE)
-        if other and _holder_dead(other):
-            self.store.release_lease(LEASE, other)
-            return self.store.acquire_lease(LEASE, self.holder, self.ttl)
-        return False
+        gen = self.store.take_lease(LEASE, self.holder, self.ttl)
+        if gen is None:
+            other = self.store.lease_holder(LEASE)
+            if other and _holder_dead(other):
+                self.store.release_lease(LEASE, other)
+                gen = self.store.take_lease(LEASE, self.holder, self.ttl)
+        if gen is None:
+            self._step_down()
+            return False
+        if gen != self.generation:
+            self._step_down()  # a new term: nothing seen in an earlier one still holds
+            self.generation = gen
+        self._start_heartbeat()
+        return True
 
     def release(self) -> None:
+        # what this term learned stays: re-taken by this holder, its generation is unchanged
+        self._stop_heartbeat()
         self.store.release_lease(LEASE, self.holder)
+
+    def _step_down(self) -> None:
+        self._stop_heartbeat()
+        self.generation = None
+        self._worked.clear()
+        self._idle_since.clear()
+        self._stale.clear()
+
+    def _start_heartbeat(self) -> None:
+        """Renew the lease every ttl/3 while leading, however long a tick takes (a worktree
+        on a big repo takes seconds): only a stalled or dead process loses it."""
+        if self._beat is not None and self._beat.is_alive():
+            return
+        self._beat_stop = threading.Event()
+        self._beat = threading.Thread(target=self._heartbeat, name="planeai-lease",
+                                      args=(self._beat_stop, self.generation), daemon=True)
+        self._beat.start()
+
+    def _stop_heartbeat(self) -> None:
+        if self._beat is not None:
+            self._beat_stop.set()
+            if self._beat is not threading.current_thread():
+                self._beat.join(10)
+            self._beat = None
+
+    def _heartbeat(self, stop: threading.Event, generation: int) -> None:
+        own = None  # a connection of its own: never queued behind the dispatcher's work
+        try:
+            while not stop.wait(self.ttl / 3):
+                try:
+                    own = own or Store.open(self.store.path)
+                    if not own.renew_lease(LEASE, self.holder, generation, self.ttl):
+                        return  # taken over: the next fenced write finds out and steps down
+                except Exception:  # noqa: BLE001 - a locked moment: try again next beat
+                    continue
+        finally:
+            if own is not None:
+                own.close()
+
+    def fence(self) -> None:
+        """Raise LeaseLost unless this dispatcher still holds the lease at its generation.
+        Inside a write transaction it guards the writes that follow in it."""
+        if self.generation is None:
+            raise LeaseLost("this dispatcher does not hold the dispatch lease")
+        self.store.check_lease(LEASE, self.holder, self.generation)
+
+    @contextmanager
+    def _fenced(self) -> Iterator[None]:
+        with self.store.write():
+            self.fence()
+            yield
+
+    def _stop_session(self, s: Session) -> Session:
+        """Stop a run this dispatcher judged: only while it still leads, so a stale one
+        never kills what the new holder runs."""
+        self.fence()
+        return self.m.stop(s.id)
+
+    @property
+    def _project_ids(self) -> list[int] | None:
+        return [self.project.id] if self.project else None
 
     # ------------------------------------------------------------------ one pass
     def tick(self) -> TickResult:
@@ -112,22 +199,31 @@ class Dispatcher:
         if self.store.kv_get(NOTIFY_CURSOR) is None:
             self.store.kv_set(NOTIFY_CURSOR, str(self.store.last_event_id()))
         result = TickResult(leader=True)
-        self.m.reconcile()
-        self._finish_runs(result)
-        self._finish_parents(result)
-        self._dispatch(result)
-        self.hooks.kick()
+        try:
+            self.m.reconcile(self._project_ids)
+            self._finish_runs(result)
+            self._finish_parents(result)
+            self._dispatch(result)
+        except LeaseLost:
+            self._step_down()
+            raise
+        finally:
+            self.hooks.kick()
         self._notify()
         return result
 
-    def _dispatched_live(self) -> list[Session]:
-        return [s for s in self.store.list_sessions(states=list(LIVE_STATES)) if s.autonomous]
+    def _dispatched_live(self, *, everywhere: bool = False) -> list[Session]:
+        """Live dispatched sessions of this dispatcher's project (of all: ``everywhere``)."""
+        ids = None if everywhere else self._project_ids
+        return [s for s in self.store.list_sessions(states=list(LIVE_STATES), project_ids=ids)
+                if s.autonomous]
 
     # ------------------------------------------------------------------ completion
     def _unjudged(self) -> list[Session]:
         """Dispatched runs without an outcome yet: live ones, and ones that ended while no
         dispatcher was looking (or that another observer marked exited first)."""
-        return [s for s in self.store.list_sessions(states=[*LIVE_STATES, SessionState.EXITED])
+        return [s for s in self.store.list_sessions(states=[*LIVE_STATES, SessionState.EXITED],
+                                                    project_ids=self._project_ids)
                 if s.autonomous and s.outcome is None]
 
     def _finish_runs(self, result: TickResult) -> None:
@@ -135,21 +231,24 @@ class Dispatcher:
         for s in self._unjudged():
             view = self.m.observe(s.id)
             s = view.session
+            if s.state is SessionState.CREATED:
+                continue  # its starter is still at it
             task = self._task(s.task_key)
             if task is None:  # deleted under the agent: nothing to report to
-                self.m.stop(s.id)
+                self._stop_session(s)
                 continue
             if task.status in (Status.DONE, Status.IN_REVIEW) or self._done_requested(s):
                 # the agent reported completion itself (planeai task done / review)
                 self._complete(s, task, result, reported=True)
                 continue
             if view.status is AgentStatus.EXITED and s.pid is None:
-                # the dispatcher died between writing the session and starting its process:
-                # the agent never ran, so this is no failure of the task; queue it again
-                self.store.update_session(s.id, outcome="aborted", event="dispatch.aborted",
-                                          event_data={"reason": "start interrupted"})
-                if task.status is Status.IN_PROGRESS:
-                    self.store.set_status(task.key, Status.TODO, reason="start interrupted")
+                # its start was interrupted before the agent ran (its claim is aborted, so it
+                # never will): no failure of the task; queue it again
+                with self._fenced():
+                    self.store.update_session(s.id, outcome="aborted", event="dispatch.aborted",
+                                              event_data={"reason": "start interrupted"})
+                    if self.store.get_task(task.key).status is Status.IN_PROGRESS:
+                        self.store.set_status(task.key, Status.TODO, reason="start interrupted")
                 continue
             if view.status is AgentStatus.EXITED:
                 if s.exit_code == 0:
@@ -161,7 +260,7 @@ class Dispatcher:
                 continue
             limit = self._skill_timeout(s)
             if limit and _age(s) > limit:
-                self.m.stop(s.id)
+                self._stop_session(s)
                 self._fail(self.store.get_session(s.id), task,
                            f"timed out after {limit / 60:g} minutes (skill {s.skill})", result)
                 continue
@@ -172,9 +271,10 @@ class Dispatcher:
                 if since is not None and since >= float(self.cfg["stale_after"]):
                     if s.id not in self._stale:
                         self._stale.add(s.id)
-                        self.store.append_event("dispatch.stale", project_id=s.project_id,
-                                                task_key=s.task_key, session_id=s.id,
-                                                data={"silent_seconds": round(since)})
+                        with self._fenced():
+                            self.store.append_event(
+                                "dispatch.stale", project_id=s.project_id, task_key=s.task_key,
+                                session_id=s.id, data={"silent_seconds": round(since)})
                 else:
                     self._stale.discard(s.id)
             elif view.status is AgentStatus.IDLE:
@@ -195,11 +295,11 @@ class Dispatcher:
     def _complete(self, s: Session, task: Task, result: TickResult, *, reported: bool,
                   idle: bool = False) -> None:
         if s.state in LIVE_STATES:
-            s = self.m.stop(s.id)
+            s = self._stop_session(s)
         target = Status(self.cfg["on_success"])
         how = "reported" if reported else ("idle" if idle else "exit 0")
         waiting = self._open_subtasks(task.key)
-        with self.store.write():
+        with self._fenced():
             self.store.update_session(s.id, outcome="success")
             if waiting:
                 # the agent split its work: the task finishes when its subtasks have
@@ -225,11 +325,13 @@ class Dispatcher:
             task = self._task(key)
             if task is None or task.status is not Status.IN_PROGRESS:
                 continue
+            if self.project is not None and task.project_id != self.project.id:
+                continue
             if any(s.state in LIVE_STATES for s in self.store.sessions_for_task(key)):
                 continue
             if self._open_subtasks(key):
                 continue
-            with self.store.write():
+            with self._fenced():
                 self.store.set_status(key, Status(self.cfg["on_success"]),
                                       reason="its subtasks are done")
                 self.store.append_event("dispatch.completed", project_id=task.project_id,
@@ -247,7 +349,7 @@ class Dispatcher:
 
     def _fail(self, s: Session, task: Task, reason: str, result: TickResult) -> None:
         hold = task.failures + 1 > int(self.cfg["max_retries"])
-        with self.store.write():
+        with self._fenced():
             self.store.update_session(s.id, outcome="failure")
             self.store.record_failure(task.key, reason, hold=hold)
             self.store.append_event("dispatch.failed", project_id=s.project_id, task_key=task.key,
@@ -325,8 +427,10 @@ class Dispatcher:
         return [t for t in ready_queue(tasks) if t.key not in live]
 
     def _dispatch(self, result: TickResult) -> None:
-        running = self._dispatched_live()
-        result.running = len(running)
+        # the global maximum counts every dispatched session; what this one reports (and
+        # waits for with --exit-when-idle) is its own project's
+        running = self._dispatched_live(everywhere=True)
+        result.running = len(self._dispatched_live()) if self.project else len(running)
         queue = self.candidates()
         result.ready = len(queue)
         free = int(self.cfg["max_sessions"]) - len(running)
@@ -354,12 +458,14 @@ class Dispatcher:
                 continue
             if provider.name in provider_max and per_provider.get(provider.name, 0) >= provider_max[provider.name]:
                 continue
-            self.store.append_event("dispatch.dispatched", project_id=task.project_id,
-                                    task_key=task.key, data={"agent": agent, "skill": skill,
-                                                             "priority": task.priority})
             try:
                 self.m.start(task_key=task.key, agent=agent, backend=backend,
-                             yolo=bool(self.cfg["yolo"]), autonomous=True, skill=skill)
+                             yolo=bool(self.cfg["yolo"]), autonomous=True, skill=skill,
+                             fence=self.fence, on_reserved=self._dispatched(task, agent, skill))
+            except LeaseLost:
+                raise
+            except LiveSessionExists:
+                continue  # started elsewhere since the queue was read (a person, the CLI)
             except PlaneaiError as e:
                 self._start_failed(task, str(e))
                 continue
@@ -368,9 +474,19 @@ class Dispatcher:
             per_provider[provider.name] = per_provider.get(provider.name, 0) + 1
             result.dispatched.append(task.key)
 
+    def _dispatched(self, task: Task, agent: str, skill: str | None) -> Callable[[Session], None]:
+        """The dispatch event, written in the transaction that reserves the session: one
+        per session, never one for a start that a fence or a concurrent start refused."""
+        def record(session: Session) -> None:
+            self.store.append_event("dispatch.dispatched", project_id=task.project_id,
+                                    task_key=task.key, session_id=session.id,
+                                    data={"agent": agent, "skill": skill,
+                                          "priority": task.priority})
+        return record
+
     def _start_failed(self, task: Task, reason: str) -> None:
         hold = task.failures + 1 > int(self.cfg["max_retries"])
-        with self.store.write():
+        with self._fenced():
             self.store.record_failure(task.key, f"could not start: {reason}", hold=hold)
             self.store.append_event("dispatch.failed", project_id=task.project_id,
                                     task_key=task.key, data={"reason": reason, "held": hold})
@@ -391,26 +507,60 @@ class Dispatcher:
         return not self._dispatched_live() and not self.candidates()
 
     def run(self, *, once: bool = False, exit_when_idle: bool = False,
-            stop: threading.Event | None = None, on_tick=None) -> None:
+            stop: threading.Event | None = None, on_tick=None, on_error=None) -> None:
+        """Tick until ``stop`` (or once, or until idle). A failing tick is recorded as a
+        ``dispatch.error`` event and retried after a growing pause; a lost lease sends this
+        dispatcher back to waiting for it. ``on_error(exc, pause)`` hears of failures."""
         stop = stop or threading.Event()
         poll = float(self.cfg["poll_interval"])
+        failures = 0
         self.hooks.start()
         try:
             while not stop.is_set():
-                result = self.tick()
+                try:
+                    result = self.tick()
+                    failures = 0
+                except LeaseLost as e:
+                    result = TickResult(leader=False, lost=str(e))
+                except Exception as e:  # noqa: BLE001 - one bad tick must not end dispatching
+                    failures += 1
+                    pause = min(30.0, poll * 2 ** min(failures, 10))
+                    self._record_error(e)
+                    if on_error:
+                        on_error(e, pause)
+                    if once:
+                        raise
+                    stop.wait(pause)
+                    continue
                 if on_tick:
                     on_tick(result)
                 if once or (exit_when_idle and result.leader and self.idle()):
                     return
-                # sleep until the next poll, waking early when the event log moves
-                # (a task added or finished elsewhere is picked up within ~0.1 s)
-                mark = self.store.last_event_id()
-                deadline = time.monotonic() + poll
-                while not stop.is_set() and time.monotonic() < deadline:
-                    if stop.wait(min(0.1, poll)):
-                        break
-                    if self.store.last_event_id() != mark:
-                        break
+                self._sleep(poll, stop)
         finally:
             self.hooks.stop()  # the hooks of everything that happened still run
-            self.release()
+            try:
+                self.release()
+            except Exception:  # noqa: BLE001 - the lease expires on its own
+                self._stop_heartbeat()
+
+    def _sleep(self, poll: float, stop: threading.Event) -> None:
+        """Until the next poll, waking early when the event log moves (a task added or
+        finished elsewhere is picked up within ~0.1 s)."""
+        try:
+            mark = self.store.last_event_id()
+            deadline = time.monotonic() + poll
+            while not stop.is_set() and time.monotonic() < deadline:
+                if stop.wait(min(0.1, poll)):
+                    break
+                if self.store.last_event_id() != mark:
+                    break
+        except Exception:  # noqa: BLE001 - the next tick meets (and records) the problem
+            return
+
+    def _record_error(self, e: Exception) -> None:
+        try:
+            self.store.append_event("dispatch.error", data={"error": f"{type(e).__name__}: {e}",
+                                                            "holder": self.holder})
+        except Exception:  # noqa: BLE001 - the store may be what fails
+            pass

@@ -57,8 +57,10 @@ def run_many(m: SessionManager, text: str, *, extra_agents: list[str] = (),
     def start(i: int) -> None:
         r = resolved[i]
         try:
+            # side by side on purpose: more than one live session for the task
             slots[i] = m.start(task_key=task.key, agent=r.agent, backend=backend, prompt=prompt,
-                               yolo=yolo, skill=r.skill.trigger if r.skill else None)
+                               yolo=yolo, skill=r.skill.trigger if r.skill else None,
+                               allow_more=True)
         except PlaneaiError as e:
             errors[i] = f"{r.mention.raw}: {e}"
 

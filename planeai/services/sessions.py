@@ -15,6 +15,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from planeai.backends.base import Backend, Snapshot, SpawnSpec
 from planeai.config import Config
@@ -24,7 +25,8 @@ from planeai.errors import (BackendError, ConflictError, NotFoundError, PlaneaiE
                             ProviderError, WorktreeError)
 from planeai.paths import Locations
 from planeai.providers import Provider, Registry, Variant, load_registry, provider_dirs
-from planeai.store.repository import Store, now
+from planeai.services.claims import Claim
+from planeai.store.repository import LeaseLost, Store, now
 
 # Prompts longer than this go through a file: Linux caps one argv element at 128 KiB.
 ARGV_PROMPT_LIMIT = 64 * 1024
@@ -53,9 +55,7 @@ class SessionManager:
         self._backends: dict[str, Backend] = dict(backends or {})
         self._registries: dict[str, Registry] = {}
         self._deliveries: list[threading.Thread] = []
-        self._names_lock = threading.Lock()
         self._backends_lock = threading.Lock()
-        self._reserved: set[str] = set()
 
     # ------------------------------------------------------------------ plumbing
     def backend(self, kind: str) -> Backend:
@@ -104,6 +104,10 @@ class SessionManager:
             self._registries[key] = reg
         return reg
 
+    def forget_registries(self) -> None:
+        """Provider files or their trust changed (planeai trust): read them again on next use."""
+        self._registries.clear()
+
     def resolve_agent(self, spec: str | None, project: Project | None,
                       task: Task | None = None) -> tuple[Provider, Variant | None]:
         reg = self.registry(project)
@@ -111,28 +115,21 @@ class SessionManager:
             self.config["defaults.provider"])
         return reg.resolve(spec)
 
-    def _unique_name(self, base: str) -> str:
-        """PLA-1, then PLA-1-2, ...; reserved under a lock so parallel starts (planeai run
-        @a @b) in one process never pick the same name."""
-        with self._names_lock:
-            taken = {s.name for s in self.store.list_sessions()} | self._reserved
-            name = base
-            n = 2
-            while name in taken:
-                name = f"{base}-{n}"
-                n += 1
-            self._reserved.add(name)
-            return name
-
     def _worktrees_root(self) -> Path:
         root = self.config["worktrees.root"]
         return Path(root).expanduser() if root else self.locs.worktrees_dir
 
     def session_dir(self, session_id: str) -> Path:
-        d = self.locs.state_dir / "sessions" / session_id
+        d = self._session_path(session_id)
         d.mkdir(parents=True, exist_ok=True)
         os.chmod(d, 0o700)
         return d
+
+    def _session_path(self, session_id: str) -> Path:
+        return self.locs.state_dir / "sessions" / session_id
+
+    def _claim(self, session_id: str) -> Claim:
+        return Claim(self._session_path(session_id))
 
     def _session_env(self, s_id: str, project: Project, task: Task | None, cwd: str,
                      provider: Provider, yolo: bool) -> dict[str, str]:
@@ -187,9 +184,18 @@ class SessionManager:
         skill: str | None = None,
         cols: int = 120,
         rows: int = 40,
+        allow_more: bool = False,
+        fence: Callable[[], None] | None = None,
+        on_reserved: Callable[[Session], None] | None = None,
     ) -> Session:
-        from planeai.git import worktrees as wt
+        """Start a session: reserve it, make its worktree, spawn the agent, record it.
 
+        The reservation (name, "no live session for this task" unless ``allow_more``, the
+        task to in_progress) is one transaction, so concurrent starts of one task start one
+        session. ``fence`` is called inside it and again just before the spawn (the
+        dispatcher's lease check: raising stops the start); ``on_reserved`` inside it too.
+        The agent runs behind a claim (planeai.services.claims), so a start interrupted at
+        any point is either never run or known to have run."""
         task = self.store.get_task(task_key) if task_key else None
         if task is not None:
             project = self.store.get_project_by_id(task.project_id)
@@ -200,10 +206,120 @@ class SessionManager:
             provider.require_agent()  # task text and prompts never reach a plain shell
         kind = backend or self.config["defaults.backend"]
         be = self.backend(kind)
+        if task is not None and not allow_more:
+            self._refresh_live(task.key)  # one that ended unobserved must not block this one
 
-        # A task's session is named after it (PLA-1); more sessions of it get PLA-1-2, ...
-        name = self._unique_name(task.key if task else f"{project.key_prefix}-scratch")
         s_id = secrets.token_hex(4)
+        claim = Claim(self.session_dir(s_id)).prepare()
+        try:
+            session, moved = self._reserve(s_id, project, task, provider, variant, kind,
+                                           autonomous, skill, allow_more, fence, on_reserved)
+        except BaseException:
+            claim.discard()
+            raise
+        try:
+            cwd, branch, argv, env, deferred = self._prepare(
+                session, project, task, provider, variant, worktree, yolo, prompt,
+                autonomous, skill)
+            if fence is not None:
+                fence()
+        except LeaseLost:
+            claim.abort()  # the new lease holder finds it never ran and re-queues the task
+            claim.release()
+            raise
+        except BaseException:
+            claim.abort()
+            if self._unreserve(session, moved, fence):
+                claim.discard()
+            else:
+                claim.release()
+            raise
+        self.store.update_session(s_id, worktree=cwd if worktree and task else None,
+                                  branch=branch, argv=argv)
+        try:
+            info = be.spawn(SpawnSpec(session.name, claim.wrap(argv), cwd, env, cols, rows))
+        except BackendError as e:
+            claim.abort()  # a command that reaches tmux late must not run the agent
+            with self.store.write():
+                self.store.update_session(s_id, state=SessionState.EXITED.value,
+                                          exited_at=now(), event="session.failed",
+                                          event_data={"error": str(e)})
+                self._undo_move(session, moved)
+            claim.release()
+            raise
+        try:
+            session = self.store.update_session(
+                s_id, state=SessionState.RUNNING.value, pid=info.pid,
+                agent_status=AgentStatus.STARTING.value, event="session.started",
+                event_data={"argv0": argv[0], "pid": info.pid, "backend": kind})
+        finally:
+            claim.release()
+        if deferred:
+            # the agent cannot take its prompt on the command line: paste it once it is ready,
+            # without holding up the caller (the dispatcher, the app)
+            t = threading.Thread(target=self._deliver_when_ready, name=f"prompt-{session.name}",
+                                 args=(session, provider, deferred), daemon=True)
+            t.start()
+            self._deliveries.append(t)
+        return session
+
+    def _refresh_live(self, task_key: str) -> None:
+        for s in self.store.sessions_for_task(task_key):
+            if s.state in LIVE_STATES:
+                try:
+                    self.observe(s.id)
+                except PlaneaiError:
+                    pass
+
+    def _reserve(self, s_id: str, project: Project, task: Task | None, provider: Provider,
+                 variant: Variant | None, kind: str, autonomous: bool, skill: str | None,
+                 allow_more: bool, fence, on_reserved) -> tuple[Session, bool]:
+        """The session row, named after its task (PLA-1; more sessions of it PLA-1-2, ...),
+        and the task in progress, in one transaction. Returns (session, task was moved)."""
+        with self.store.write():
+            if fence is not None:
+                fence()
+            session = self.store.add_session(
+                id=s_id, name=task.key if task else f"{project.key_prefix}-scratch",
+                project=project, task_key=task.key if task else None, provider=provider.name,
+                variant=variant.name if variant else None, backend=kind, worktree=None,
+                branch=None, autonomous=autonomous, argv=[], skill=skill,
+                allow_more=allow_more)
+            moved = False
+            if task is not None and self.store.get_task(task.key).status is Status.TODO:
+                self.store.set_status(task.key, Status.IN_PROGRESS,
+                                      reason=f"session {session.name}")
+                moved = True
+            if on_reserved is not None:
+                on_reserved(session)
+        return session, moved
+
+    def _unreserve(self, session: Session, moved: bool, fence) -> bool:
+        """Nothing was spawned: take the reservation back. False when a stale dispatcher
+        may not: the lease's new holder finds the claim aborted and settles it."""
+        try:
+            with self.store.write():
+                if fence is not None:
+                    fence()
+                self.store.delete_session(session.id)
+                self._undo_move(session, moved)
+        except LeaseLost:
+            return False
+        return True
+
+    def _undo_move(self, session: Session, moved: bool) -> None:
+        if moved and session.task_key:
+            if self.store.get_task(session.task_key).status is Status.IN_PROGRESS:
+                self.store.set_status(session.task_key, Status.TODO,
+                                      reason=f"session {session.name} could not start")
+
+    def _prepare(self, session: Session, project: Project, task: Task | None,
+                 provider: Provider, variant: Variant | None, worktree: bool, yolo: bool,
+                 prompt: str | None, autonomous: bool, skill: str | None):
+        """Worktree, skills, argv and environment: (cwd, branch, argv, env, deferred)."""
+        from planeai.git import worktrees as wt
+
+        name, s_id = session.name, session.id
         branch = None
         cwd = project.path
         if worktree and task is not None:
@@ -234,32 +350,7 @@ class SessionManager:
         if binary is None:
             hint = f"; install: {provider.install_hint}" if provider.install_hint else ""
             raise ProviderError(f"{provider.display_name} CLI {argv[0]!r} not found{hint}")
-        session = self.store.add_session(
-            id=s_id, name=name, project=project, task_key=task.key if task else None,
-            provider=provider.name, variant=variant.name if variant else None, backend=kind,
-            worktree=cwd if worktree and task else None, branch=branch,
-            autonomous=autonomous, argv=argv, skill=skill)
-        try:
-            info = be.spawn(SpawnSpec(name, argv, cwd, env, cols, rows))
-        except BackendError as e:
-            self.store.update_session(s_id, state=SessionState.EXITED.value, exited_at=now(),
-                                      event="session.failed", event_data={"error": str(e)})
-            raise
-        with self.store.write():
-            session = self.store.update_session(
-                s_id, state=SessionState.RUNNING.value, pid=info.pid,
-                agent_status=AgentStatus.STARTING.value, event="session.started",
-                event_data={"argv0": argv[0], "pid": info.pid, "backend": kind})
-            if task is not None and task.status is Status.TODO:
-                self.store.set_status(task.key, Status.IN_PROGRESS, reason=f"session {name}")
-        if deferred:
-            # the agent cannot take its prompt on the command line: paste it once it is ready,
-            # without holding up the caller (the dispatcher, the app)
-            t = threading.Thread(target=self._deliver_when_ready, name=f"prompt-{name}",
-                                 args=(session, provider, deferred), daemon=True)
-            t.start()
-            self._deliveries.append(t)
-        return session
+        return cwd, branch, argv, env, deferred
 
     def wait_for_prompts(self, timeout: float = 90.0) -> None:
         """Block until pending prompt deliveries are done (the CLI, before it exits)."""
@@ -407,6 +498,10 @@ class SessionManager:
     def observe(self, ref: str) -> SessionView:
         """Current screen and agent status; records status changes and exits."""
         s = self.get(ref)
+        if s.state is SessionState.CREATED and s.pid is None:
+            s = self._settle_unstarted(s)
+            if s.state is SessionState.CREATED:
+                return SessionView(s, AgentStatus.STARTING, None)
         if s.state not in LIVE_STATES:
             if s.state is SessionState.EXITED and s.exit_code is None:
                 s = self._late_exit_code(s)
@@ -415,9 +510,7 @@ class SessionManager:
         try:
             snap = be.snapshot(s.name)
         except BackendError:
-            s = self._mark_exited(s, None, "session.lost", {"reason": f"{s.backend} has no "
-                                                                      f"session {s.name}"})
-            return SessionView(s, AgentStatus.EXITED, None)
+            return self._unreachable(s)
         provider = self.provider_of(s)
         status = classify(Observation(
             snap.text, alive=snap.alive, exit_code=snap.exit_code,
@@ -442,10 +535,91 @@ class SessionManager:
                                          event="session.exit_code",
                                          event_data={"exit_code": info.exit_code})
 
-    def _mark_exited(self, s: Session, code: int | None, event: str, data: dict) -> Session:
-        return self.store.update_session(
-            s.id, state=SessionState.EXITED.value, exit_code=code, exited_at=now(),
-            agent_status=AgentStatus.EXITED.value, event=event, event_data=data)
+    def _mark_exited(self, s: Session, code: int | None, event: str, data: dict, *,
+                     pid: int | None = None) -> Session:
+        """Record the end once: a second observer finds it recorded and adds nothing."""
+        fields: dict = dict(state=SessionState.EXITED.value, exit_code=code, exited_at=now(),
+                            agent_status=AgentStatus.EXITED.value)
+        if pid is not None:
+            fields["pid"] = pid
+        with self.store.write():
+            cur = self.store.get_session(s.id)
+            if cur.state not in LIVE_STATES:
+                return cur
+            return self.store.update_session(s.id, event=event, event_data=data, **fields)
+
+    def _lost(self, s: Session, reason: str, *, leader: int | None = None) -> Session:
+        """The backend no longer knows the session: end whatever of it still runs first
+        (an agent orphaned by a dead tmux server), so "lost" always means nothing of it
+        runs and a re-run can never work beside it."""
+        from planeai.backends import procs
+
+        leader = leader or s.pid
+        data: dict = {"reason": reason}
+        if leader:
+            killed = procs.kill_session_processes(leader)
+            if killed:
+                data["killed_processes"] = killed
+        return self._mark_exited(s, None, "session.lost", data, pid=leader)
+
+    def _unreachable(self, s: Session) -> SessionView:
+        """A snapshot failed: gone, ended, or a hiccup? Asked once more before judging."""
+        be = self.backend(s.backend)
+        try:
+            info = be.info(s.name)
+        except BackendError:
+            return SessionView(s, _recorded_status(s), None)  # cannot tell now: judge nothing
+        if info is not None:
+            if not info.alive:
+                s = self._mark_exited(s, info.exit_code, "session.exited",
+                                      {"exit_code": info.exit_code})
+                return SessionView(s, AgentStatus.EXITED, None)
+            return SessionView(s, _recorded_status(s), None)
+        if s.backend == "local" and s.pid and _pid_alive(s.pid):
+            return SessionView(s, _recorded_status(s), None)  # another planeai process runs it
+        s = self._lost(s, f"{s.backend} has no session {s.name}")
+        return SessionView(s, AgentStatus.EXITED, None)
+
+    def _settle_unstarted(self, s: Session) -> Session:
+        """A session reserved but never recorded as running: still being started (left
+        alone), never run (its claim is aborted here, so it never will), or run by a starter
+        that died before recording it (adopted, or judged by what the backend knows)."""
+        claim = self._claim(s.id)
+        with claim.settling() as starter_gone:
+            if not starter_gone:
+                return s
+            s = self.store.get_session(s.id)  # the starter may have recorded it, then let go
+            if s.state is not SessionState.CREATED or s.pid is not None:
+                return s
+            if claim.abort() or not claim.started:
+                self._forget_quietly(s)
+                return self._mark_exited(s, None, "session.aborted",
+                                         {"reason": "start interrupted: the agent never ran"})
+            leader = claim.leader()
+            try:
+                info = self.backend(s.backend).info(s.name)
+            except BackendError:
+                return s  # cannot ask now: settle it next time
+            if info is not None and info.alive:
+                return self.store.update_session(
+                    s.id, state=SessionState.RUNNING.value, pid=info.pid,
+                    agent_status=AgentStatus.STARTING.value, event="session.started",
+                    event_data={"pid": info.pid, "backend": s.backend, "adopted": True})
+            if info is not None:
+                return self._mark_exited(s, info.exit_code, "session.exited",
+                                         {"exit_code": info.exit_code}, pid=leader)
+            return self._lost(s, f"{s.backend} has no session {s.name}", leader=leader)
+
+    def _forget_quietly(self, s: Session) -> None:
+        """Drop the dead pane an aborted start may have left (only on a backend this
+        process already talks to: never start a server just for this)."""
+        be = self._backends.get(s.backend)
+        if be is None:
+            return
+        try:
+            be.forget(s.name)
+        except BackendError:
+            pass
 
     def logs(self, ref: str) -> list[str]:
         s = self.get(ref)
@@ -467,6 +641,8 @@ class SessionManager:
         s = self.get(ref)
         if s.state not in LIVE_STATES:
             return s
+        if s.pid is None:
+            self._claim(s.id).abort()  # still being started: its agent must never run now
         be = self.backend(s.backend)
         try:
             code = be.kill(s.name)
@@ -527,10 +703,12 @@ class SessionManager:
                         raise WorktreeError(
                             f"{s.name}'s worktree {s.worktree} holds work that would be lost: "
                             f"{', '.join(losses)}; commit or push it, or pass --force "
-                            "(saves it in a recovery ref)")
+                            "(keeps it in a recovery ref; ignored files are moved to "
+                            f"{self.locs.state_dir / 'recovery'})")
                 if s.state in LIVE_STATES:
                     self.stop(s.id)
-                recovery = wt.remove_worktree(project.path, s.worktree, force=force)
+                recovery = wt.remove_worktree(project.path, s.worktree, force=force,
+                                              recovery_dir=self.locs.state_dir / "recovery")
         if s.state in LIVE_STATES:
             self.stop(s.id)
         try:
@@ -541,13 +719,26 @@ class SessionManager:
         return recovery
 
     # ------------------------------------------------------------------ reconcile
-    def reconcile(self) -> list[Session]:
-        """Bring the store in line with what really runs (after a restart or a crash).
+    def reconcile(self, project_ids: list[int] | None = None) -> list[Session]:
+        """Bring the store in line with what really runs (after a restart or a crash), for
+        the given projects (all when None).
 
-        Gone sessions are marked exited with an event; live ones are simply re-adopted: they
-        are already in the store and the backend knows them by name."""
+        Gone sessions are marked exited with an event (lost ones only once nothing of them
+        runs); live ones are simply re-adopted: they are already in the store and the
+        backend knows them by name. Sessions never recorded as running are settled by their
+        claim (see _settle_unstarted)."""
         changed = []
-        live = self.store.list_sessions(states=list(LIVE_STATES))
+        live = []
+        for s in self.store.list_sessions(states=list(LIVE_STATES), project_ids=project_ids):
+            if s.state is SessionState.CREATED and s.pid is None:
+                settled = self._settle_unstarted(s)
+                if settled.state is SessionState.CREATED:
+                    continue  # its starter is still at it
+                if settled.state is not SessionState.RUNNING:
+                    changed.append(settled)
+                    continue
+                s = settled
+            live.append(s)
         by_backend: dict[str, list[Session]] = {}
         for s in live:
             by_backend.setdefault(s.backend, []).append(s)
@@ -567,8 +758,7 @@ class SessionManager:
                 for s in sessions:
                     info = running.get(s.name)
                     if info is None:
-                        changed.append(self._mark_exited(
-                            s, None, "session.lost", {"reason": "tmux session gone"}))
+                        changed.append(self._lost(s, "tmux session gone"))
                     elif not info.alive:
                         changed.append(self._mark_exited(
                             s, info.exit_code, "session.exited", {"exit_code": info.exit_code}))
@@ -581,9 +771,8 @@ class SessionManager:
                 for s in sessions:
                     info = known.get(s.name)
                     if info is None:
-                        changed.append(self._mark_exited(
-                            s, None, "session.lost",
-                            {"reason": "the planeai daemon that ran it has stopped"}))
+                        changed.append(self._lost(
+                            s, "the planeai daemon that ran it has stopped"))
                     elif not info.alive:
                         changed.append(self._mark_exited(
                             s, info.exit_code, "session.exited", {"exit_code": info.exit_code}))
@@ -595,10 +784,18 @@ class SessionManager:
                         continue
                     if s.pid and _pid_alive(s.pid):
                         continue  # owned by another planeai process that is still running
-                    changed.append(self._mark_exited(
-                        s, None, "session.lost",
-                        {"reason": "the planeai process that ran it has ended"}))
+                    changed.append(self._lost(s, "the planeai process that ran it has ended"))
         return changed
+
+
+def _recorded_status(s: Session) -> AgentStatus:
+    """The last status seen of a session that is live in the store (never "exited": that is
+    for the backend to say, not for a guess)."""
+    try:
+        status = AgentStatus(s.agent_status) if s.agent_status else AgentStatus.STARTING
+    except ValueError:
+        return AgentStatus.STARTING
+    return AgentStatus.STARTING if status is AgentStatus.EXITED else status
 
 
 def _pid_alive(pid: int) -> bool:

@@ -12,8 +12,10 @@ Many processes write at once (agents call ``planeai task add`` concurrently), so
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
+import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -34,6 +36,83 @@ class StoreError(PlaneaiError):
     pass
 
 
+class DatabaseDamaged(StoreError):
+    """SQLite found the file corrupt: nothing may be written to it."""
+
+
+# primary SQLite result codes (sqlite3.Error.sqlite_errorcode & 0xff)
+_SQLITE_PERM, _SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_READONLY = 3, 5, 6, 8
+_SQLITE_IOERR, _SQLITE_CORRUPT, _SQLITE_FULL, _SQLITE_CANTOPEN = 10, 11, 13, 14
+_SQLITE_NOTADB = 26
+_WRITABLE_HOME = "or set PLANEAI_HOME to a directory you can write"
+
+
+def damaged(path: Path | str, detail: str) -> DatabaseDamaged:
+    return DatabaseDamaged(
+        f"database {path} is damaged ({detail}); restore a backup or move it aside")
+
+
+def database_error(path: Path | str, e: sqlite3.Error) -> StoreError:
+    """One line for a failure SQLite reported: what happened to which file, what to do."""
+    code = (getattr(e, "sqlite_errorcode", None) or 0) & 0xFF
+    msg = str(e)
+    if code in (_SQLITE_CORRUPT, _SQLITE_NOTADB) or msg.startswith("Could not decode to UTF-8"):
+        return damaged(path, msg)
+    if code == _SQLITE_FULL or (code == _SQLITE_IOERR and _disk_full(path)):
+        return StoreError(f"database {path}: the disk is full ({msg}); nothing was written; "
+                          "free some space and run the command again")
+    if code in (_SQLITE_READONLY, _SQLITE_PERM):
+        return StoreError(f"database {path} cannot be written ({msg}); check the permissions "
+                          f"of it and its directory, {_WRITABLE_HOME}")
+    if code == _SQLITE_CANTOPEN:
+        return StoreError(f"cannot open database {path} ({msg}); check that its directory "
+                          f"exists and is writable, {_WRITABLE_HOME}")
+    if code == _SQLITE_IOERR:
+        return StoreError(f"database {path}: disk I/O error ({e.sqlite_errorname}); nothing "
+                          "was written; check the disk (full? read-only? removed?) and run "
+                          "the command again")
+    if code in (_SQLITE_BUSY, _SQLITE_LOCKED):
+        return StoreError(f"database {path} stayed locked by another process for "
+                          f"{BUSY_TIMEOUT_MS // 1000} s ({msg}); run the command again")
+    return StoreError(f"database {path}: {msg}")
+
+
+def _disk_full(path: Path | str) -> bool:
+    """SQLite reports a full disk as an I/O error where it maps its -shm file."""
+    try:
+        st = os.statvfs(Path(path).parent)
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < 64 * 1024
+
+
+def _private_files(path: Path) -> None:
+    """The database and its -wal/-shm are 0600, its directory is created 0700: tasks and
+    prompts are nobody else's business. Existing files of ours are fixed (SQLite gives the
+    -wal/-shm it creates the database's mode)."""
+    if not path.parent.is_dir():
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        os.close(os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
+    except FileExistsError:
+        pass
+    for f in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        try:
+            st = os.stat(f)
+        except FileNotFoundError:
+            continue
+        if st.st_uid == os.getuid() and st.st_mode & 0o077:
+            os.chmod(f, 0o600)
+
+
+class LeaseLost(PlaneaiError):
+    """A lease holder's write was refused: another holder took the lease over."""
+
+
+class LiveSessionExists(ConflictError):
+    """A task that already has a live session was asked for another one."""
+
+
 _TASK_SELECT = """
     SELECT t.id, t.project_id, p.name, t.key, t.title, t.description, t.status, t.priority,
            par.key, t.base_branch, t.provider, t.created_at, t.updated_at, t.failures,
@@ -45,7 +124,12 @@ _TASK_SELECT = """
 
 
 class Store:
-    """A connection to the planeai database. One per thread."""
+    """A connection to the planeai database, safe to share between threads.
+
+    Every use of the connection, reads included, holds one lock: a read left pending on a
+    shared connection while another thread runs ``BEGIN IMMEDIATE`` made SQLite answer
+    "database is locked" at once, without waiting (it cannot upgrade a stale read snapshot).
+    Reads fetch all their rows under the lock, so no statement outlives it."""
 
     def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
         self.conn = conn
@@ -54,33 +138,63 @@ class Store:
         self._lock = threading.RLock()
         self._depth = 0
 
+    def _all(self, sql: str, args: Sequence = ()) -> list:
+        with self._lock:
+            return self.conn.execute(sql, args).fetchall()
+
+    def _one(self, sql: str, args: Sequence = ()):
+        rows = self._all(sql, args)
+        return rows[0] if rows else None
+
     # ------------------------------------------------------------------ opening
     @classmethod
     def open(cls, path: Path | str, *, migrate_to: int = SCHEMA_VERSION) -> "Store":
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            _private_files(path)
+        except OSError as e:
+            from planeai.paths import os_error_line
+
+            raise StoreError(f"cannot open database {path}: {os_error_line(e)}") from None
         try:
             conn = sqlite3.connect(
                 str(path), isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000,
                 check_same_thread=False,
             )
         except sqlite3.Error as e:
-            raise StoreError(f"cannot open database {path}: {e}") from None
-        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        conn.execute("PRAGMA foreign_keys = ON")
-        store = cls(conn, path)
+            raise database_error(path, e) from None
         try:
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA foreign_keys = ON")
+            store = cls(conn, path)
             if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
                 conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
             store._migrate(migrate_to)
-        except sqlite3.DatabaseError as e:
+        except sqlite3.Error as e:
             conn.close()
-            raise StoreError(f"database {path} is not usable: {e}") from None
+            raise database_error(path, e) from None
         except BaseException:
             conn.close()
             raise
         return store
+
+    # Damage is looked for before this connection's first write, not on open: reads then
+    # cost nothing, and a write never lands in a corrupt file. PRAGMA quick_check measured
+    # 10.5 ms on a 10,000-task (8.4 MB) database, against 0.10 s for `planeai task add`.
+    _checked = False
+
+    def check_damage(self) -> None:
+        """Raise DatabaseDamaged unless SQLite's quick_check passes."""
+        with self._lock:
+            try:
+                rows = self.conn.execute("PRAGMA quick_check(1)").fetchall()
+            except sqlite3.Error as e:
+                raise database_error(self.path, e) from None
+        result = str(rows[0][0]) if rows else "ok"
+        if result != "ok":
+            raise damaged(self.path, result.strip().splitlines()[-1])
+        self._checked = True
 
     def close(self) -> None:
         self.conn.close()
@@ -92,7 +206,7 @@ class Store:
         self.close()
 
     def schema_version(self) -> int:
-        return self.conn.execute("PRAGMA user_version").fetchone()[0]
+        return self._one("PRAGMA user_version")[0]
 
     def _migrate(self, target: int) -> None:
         current = self.schema_version()
@@ -120,13 +234,16 @@ class Store:
                 finally:
                     self._depth -= 1
                 return
+            if not self._checked:
+                self.check_damage()
             self.conn.execute("BEGIN IMMEDIATE")
             self._depth = 1
             try:
                 yield self.conn
             except BaseException:
                 self._depth = 0
-                self.conn.execute("ROLLBACK")
+                if self.conn.in_transaction:  # SQLite may have rolled back itself (disk full)
+                    self.conn.execute("ROLLBACK")
                 raise
             else:
                 self._depth = 0
@@ -162,16 +279,16 @@ class Store:
         args.append(limit)
         return [
             Event(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6]))
-            for r in self.conn.execute(sql, args)
+            for r in self._all(sql, args)
         ]
 
     def task_keys_with_event(self, kind: str) -> list[str]:
-        return [r[0] for r in self.conn.execute(
+        return [r[0] for r in self._all(
             "SELECT DISTINCT task_key FROM events WHERE kind = ? AND task_key IS NOT NULL",
             (kind,))]
 
     def last_event_id(self) -> int:
-        return self.conn.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0]
+        return self._one("SELECT COALESCE(MAX(id), 0) FROM events")[0]
 
     # ------------------------------------------------------------------ projects
     @staticmethod
@@ -209,33 +326,30 @@ class Store:
         return self.get_project_by_id(project.id)
 
     def get_project_by_id(self, pid: int) -> Project:
-        row = self.conn.execute(
-            f"SELECT {self._PROJECT_COLS} FROM projects WHERE id = ?", (pid,)).fetchone()
+        row = self._one(f"SELECT {self._PROJECT_COLS} FROM projects WHERE id = ?", (pid,))
         if not row:
             raise NotFoundError(f"no project with id {pid}")
         return self._project(row)
 
     def find_project(self, ref: str, *, include_archived: bool = False) -> Project | None:
         """By name, key prefix (case-insensitive) or path."""
-        row = self.conn.execute(
+        row = self._one(
             f"SELECT {self._PROJECT_COLS} FROM projects"
             " WHERE name = ? OR key_prefix = ? OR path = ? ORDER BY archived LIMIT 1",
-            (ref, ref.upper(), ref),
-        ).fetchone()
+            (ref, ref.upper(), ref))
         if row and (include_archived or not row[5]):
             return self._project(row)
         return None
 
     def project_by_path(self, path: str) -> Project | None:
-        row = self.conn.execute(
-            f"SELECT {self._PROJECT_COLS} FROM projects WHERE path = ?", (path,)).fetchone()
+        row = self._one(f"SELECT {self._PROJECT_COLS} FROM projects WHERE path = ?", (path,))
         return self._project(row) if row else None
 
     def list_projects(self, *, include_archived: bool = False) -> list[Project]:
         sql = f"SELECT {self._PROJECT_COLS} FROM projects"
         if not include_archived:
             sql += " WHERE archived = 0"
-        return [self._project(r) for r in self.conn.execute(sql + " ORDER BY name")]
+        return [self._project(r) for r in self._all(sql + " ORDER BY name")]
 
     def remove_project(self, project: Project, *, purge: bool) -> int:
         """Archive (tasks kept) or purge (tasks deleted). Returns the number of tasks deleted."""
@@ -251,14 +365,14 @@ class Store:
             return 0
 
     def project_task_counts(self, project_id: int) -> dict[str, int]:
-        rows = self.conn.execute(
+        rows = self._all(
             "SELECT status, COUNT(*) FROM tasks WHERE project_id = ? GROUP BY status",
             (project_id,))
         return {s: n for s, n in rows}
 
     # ------------------------------------------------------------------ tasks
     def _task_id(self, key: str) -> int:
-        row = self.conn.execute("SELECT id FROM tasks WHERE key = ?", (key,)).fetchone()
+        row = self._one("SELECT id FROM tasks WHERE key = ?", (key,))
         if not row:
             raise NotFoundError(f"no task {key}")
         return row[0]
@@ -278,7 +392,7 @@ class Store:
         for i in range(0, len(ids), 900):
             chunk = ids[i:i + 900]
             marks = ",".join("?" * len(chunk))
-            for task_id, bkey, bstatus in self.conn.execute(
+            for task_id, bkey, bstatus in self._all(
                 f"SELECT b.task_id, t.key, t.status FROM task_blockers b"
                 f" JOIN tasks t ON t.id = b.blocker_id WHERE b.task_id IN ({marks})"
                 f" ORDER BY t.project_id, t.number", chunk):
@@ -289,7 +403,7 @@ class Store:
         return tasks
 
     def get_task(self, key: str) -> Task:
-        rows = self.conn.execute(_TASK_SELECT + " WHERE t.key = ?", (key,)).fetchall()
+        rows = self._all(_TASK_SELECT + " WHERE t.key = ?", (key,))
         if not rows:
             raise NotFoundError(f"no task {key}")
         return self._rows_to_tasks(rows)[0]
@@ -316,7 +430,7 @@ class Store:
             where.append("p.archived = 0")
         sql = _TASK_SELECT + (" WHERE " + " AND ".join(where) if where else "")
         sql += " ORDER BY p.name, t.number"
-        return self._rows_to_tasks(self.conn.execute(sql, args).fetchall())
+        return self._rows_to_tasks(self._all(sql, args))
 
     def add_task(
         self,
@@ -401,9 +515,9 @@ class Store:
                 raise ValidationError(
                     f"{parent_key} cannot be the parent of {task.key}: it would be its own "
                     f"ancestor ({' -> '.join(reversed(chain))})")
-            row = self.conn.execute(
+            row = self._one(
                 "SELECT par.key FROM tasks t LEFT JOIN tasks par ON par.id = t.parent_id"
-                " WHERE t.key = ?", (cur,)).fetchone()
+                " WHERE t.key = ?", (cur,))
             cur = row[0] if row else None
 
     def set_status(self, key: str, status: Status, *, reason: str | None = None) -> Task:
@@ -452,7 +566,7 @@ class Store:
                     path.append(node)
                     node = prev[node]
                 return list(reversed(path))
-            for (nxt,) in self.conn.execute(
+            for (nxt,) in self._all(
                 "SELECT bt.key FROM task_blockers b JOIN tasks t ON t.id = b.task_id"
                 " JOIN tasks bt ON bt.id = b.blocker_id WHERE t.key = ?", (cur,)):
                 if nxt not in prev:
@@ -480,7 +594,7 @@ class Store:
             return self.get_task(key)
 
     def children(self, key: str) -> list[str]:
-        return [r[0] for r in self.conn.execute(
+        return [r[0] for r in self._all(
             "SELECT t.key FROM tasks t JOIN tasks p ON p.id = t.parent_id WHERE p.key = ?"
             " ORDER BY t.number", (key,))]
 
@@ -517,9 +631,23 @@ class Store:
     def add_session(self, *, id: str, name: str, project: Project, task_key: str | None,
                     provider: str, variant: str | None, backend: str, worktree: str | None,
                     branch: str | None, autonomous: bool, argv: list[str],
-                    skill: str | None = None) -> Session:
+                    skill: str | None = None, allow_more: bool = False) -> Session:
+        """Write a new session named ``name``, or ``name-2``, ``name-3`` ... when taken.
+
+        The name and the check that the task has no live session happen in one
+        ``BEGIN IMMEDIATE`` transaction, so of several concurrent starts of one task exactly
+        one wins; the others get :class:`LiveSessionExists`. ``allow_more`` is for
+        intentional parallel sessions of one task (``planeai run @a @b``)."""
         with self.write() as c:
             task_id = self._task_id(task_key) if task_key else None
+            if task_id is not None and not allow_more:
+                live = self._one("SELECT name, state FROM sessions WHERE task_id = ? AND state"
+                                 " IN ('created', 'running') ORDER BY created_at", (task_id,))
+                if live:
+                    raise LiveSessionExists(
+                        f"{task_key} already has a live session {live[0]} ({live[1]}); attach "
+                        f"with `planeai attach {live[0]}` or stop it first")
+            name = self._free_name(name)
             ts = now()
             c.execute(
                 "INSERT INTO sessions (id, name, project_id, task_id, provider, variant, backend,"
@@ -534,16 +662,24 @@ class Store:
                                                    "skill": skill})
             return self.get_session(id)
 
+    def _free_name(self, base: str) -> str:
+        """base, then base-2, base-3 ...: the first name no session has (call in a write)."""
+        taken = {r[0] for r in self._all(
+            "SELECT name FROM sessions WHERE name = ? OR name GLOB ?", (base, base + "-[0-9]*"))}
+        name, n = base, 2
+        while name in taken:
+            name, n = f"{base}-{n}", n + 1
+        return name
+
     def get_session(self, ref: str) -> Session:
         """By id or name."""
-        row = self.conn.execute(self._SESSION_SELECT + " WHERE s.id = ? OR s.name = ?",
-                                (ref, ref)).fetchone()
+        row = self._one(self._SESSION_SELECT + " WHERE s.id = ? OR s.name = ?", (ref, ref))
         if not row:
             raise NotFoundError(f"no session {ref}")
         return self._session(row)
 
     def sessions_for_task(self, key: str) -> list[Session]:
-        return [self._session(r) for r in self.conn.execute(
+        return [self._session(r) for r in self._all(
             self._SESSION_SELECT + " WHERE t.key = ? ORDER BY s.created_at", (key,))]
 
     def list_sessions(self, *, states: Sequence[SessionState] | None = None,
@@ -560,7 +696,7 @@ class Store:
             where.append("s.backend = ?")
             args.append(backend)
         sql = self._SESSION_SELECT + (" WHERE " + " AND ".join(where) if where else "")
-        return [self._session(r) for r in self.conn.execute(sql + " ORDER BY s.created_at", args)]
+        return [self._session(r) for r in self._all(sql + " ORDER BY s.created_at", args)]
 
     _SESSION_FIELDS = {"state", "agent_status", "exit_code", "pid", "argv", "worktree", "branch",
                        "exited_at", "outcome"}
@@ -618,37 +754,63 @@ class Store:
                                   data={"from": t.status.value, "to": "todo", "reason": reason})
             return self.get_task(key)
 
-    def acquire_lease(self, name: str, holder: str, ttl: float) -> bool:
-        """Take or renew the named lease; False while another live holder has it."""
-        import time as _time
-
-        t = _time.time()
+    def take_lease(self, name: str, holder: str, ttl: float) -> int | None:
+        """Take or renew the named lease: its generation (grown on every takeover), or None
+        while another holder's lease has not expired."""
+        t = time.time()
         with self.write() as c:
-            row = c.execute("SELECT holder, expires_at FROM leases WHERE name = ?",
+            row = c.execute("SELECT holder, expires_at, generation FROM leases WHERE name = ?",
                             (name,)).fetchone()
             if row and row[0] != holder and row[1] > t:
-                return False
-            c.execute("INSERT INTO leases (name, holder, expires_at) VALUES (?, ?, ?)"
-                      " ON CONFLICT(name) DO UPDATE SET holder = excluded.holder,"
-                      " expires_at = excluded.expires_at", (name, holder, t + ttl))
-            if not row or row[0] != holder:
-                self.append_event("dispatch.lease", data={"holder": holder,
-                                                          "previous": row[0] if row else None})
-            return True
+                return None
+            if row and row[0] == holder:
+                c.execute("UPDATE leases SET expires_at = ? WHERE name = ?", (t + ttl, name))
+                return row[2]
+            generation = (row[2] if row else 0) + 1
+            c.execute("INSERT INTO leases (name, holder, expires_at, generation)"
+                      " VALUES (?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET"
+                      " holder = excluded.holder, expires_at = excluded.expires_at,"
+                      " generation = excluded.generation", (name, holder, t + ttl, generation))
+            self.append_event("dispatch.lease", data={
+                "holder": holder, "previous": row[0] if row else None,
+                "generation": generation})
+            return generation
+
+    def acquire_lease(self, name: str, holder: str, ttl: float) -> bool:
+        """Take or renew the named lease; False while another live holder has it."""
+        return self.take_lease(name, holder, ttl) is not None
+
+    def renew_lease(self, name: str, holder: str, generation: int, ttl: float) -> bool:
+        """Extend a lease still held at ``generation``; False once it was taken over."""
+        with self.write() as c:
+            cur = c.execute("UPDATE leases SET expires_at = ? WHERE name = ? AND holder = ?"
+                            " AND generation = ?", (time.time() + ttl, name, holder, generation))
+            return cur.rowcount == 1
+
+    def check_lease(self, name: str, holder: str, generation: int) -> None:
+        """The fence: raise :class:`LeaseLost` unless ``holder`` still holds the lease at
+        ``generation``. Call it inside the write transaction it guards: a takeover is a
+        write too, so none can slip in between the check and the guarded writes."""
+        with self.write() as c:
+            row = c.execute("SELECT holder, generation FROM leases WHERE name = ?",
+                            (name,)).fetchone()
+            if row is None or row[0] != holder or row[1] != generation:
+                now_held = row[0] if row else "nobody"
+                raise LeaseLost(f"the {name} lease was taken over by {now_held}; "
+                                "this one stops acting")
 
     def release_lease(self, name: str, holder: str) -> None:
+        # expire rather than delete: the generation must keep growing across holders
         with self.write() as c:
-            c.execute("DELETE FROM leases WHERE name = ? AND holder = ?", (name, holder))
+            c.execute("UPDATE leases SET expires_at = 0 WHERE name = ? AND holder = ?",
+                      (name, holder))
 
     def lease_holder(self, name: str) -> str | None:
-        import time as _time
-
-        row = self.conn.execute("SELECT holder, expires_at FROM leases WHERE name = ?",
-                                (name,)).fetchone()
-        return row[0] if row and row[1] > _time.time() else None
+        row = self._one("SELECT holder, expires_at FROM leases WHERE name = ?", (name,))
+        return row[0] if row and row[1] > time.time() else None
 
     def kv_get(self, key: str, default: str | None = None) -> str | None:
-        row = self.conn.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
+        row = self._one("SELECT value FROM kv WHERE key = ?", (key,))
         return row[0] if row else default
 
     def kv_set(self, key: str, value: str) -> None:
@@ -657,7 +819,7 @@ class Store:
                       " ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value))
 
     def integrity_check(self) -> str:
-        return self.conn.execute("PRAGMA integrity_check").fetchone()[0]
+        return self._one("PRAGMA integrity_check")[0]
 
 
 def _split_sql(script: str) -> list[str]:

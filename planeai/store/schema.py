@@ -108,6 +108,11 @@ MIGRATIONS: list[str] = [
     ALTER TABLE sessions ADD COLUMN skill TEXT;
     CREATE INDEX events_kind ON events(kind);
     """,
+    # 5: fencing: a lease's generation grows on every takeover, so a holder that lost it (and
+    # does not know yet) is refused when it writes with its old generation
+    """
+    ALTER TABLE leases ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -105,6 +105,8 @@ class PlaneaiApp(App, inherit_bindings=False):
         self.dispatching = False
         self.data = Data()
         self.loads = 0
+        self._trust_asked: set[str] = set()      # repo paths whose .planeai/ was checked
+        self._trust_sink = None
 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
@@ -131,6 +133,12 @@ class PlaneaiApp(App, inherit_bindings=False):
         return self.query_one("#details", Details)
 
     def on_mount(self) -> None:
+        from planeai.services import trust
+
+        # "not used until you trust it" lines become notifications, not stray stderr output
+        self._trust_sink = trust.set_notice_sink(
+            lambda line: self.notify(line.removeprefix("planeai: "), severity="warning",
+                                     timeout=10, markup=False))
         self.details.update(Text("loading…", style="dim"))
         self.sidebar.focus()
         if self.initial is not None:
@@ -146,9 +154,12 @@ class PlaneaiApp(App, inherit_bindings=False):
             def answer(yes: bool | None) -> None:
                 if yes:
                     self._service("register project", lambda: self._register_project(path))
+                self.check_trust(path)
 
             self.push_screen(Confirm(f"{path} is a git repo that is not a planeai project "
                                      "yet.\nRegister it?", yes="Register"), answer)
+        elif getattr(self.manager.config, "project_dir", None) is not None:
+            self.check_trust(str(self.manager.config.project_dir))
 
     def _register_project(self, path: str):
         from planeai.services.projects import add_project
@@ -159,6 +170,10 @@ class PlaneaiApp(App, inherit_bindings=False):
         return project
 
     def on_unmount(self) -> None:
+        if self._trust_sink is not None:
+            from planeai.services import trust
+
+            trust.set_notice_sink(self._trust_sink)
         if self._dispatch_stop is not None:
             self._dispatch_stop.set()
         self._stop.set()
@@ -318,6 +333,52 @@ class PlaneaiApp(App, inherit_bindings=False):
 
     def on_sidebar_highlighted(self, message: Sidebar.Highlighted) -> None:
         self._show_row(message.row)
+        pid = message.row.project_id if message.row is not None else None
+        project = next((p for p in self.data.projects if p.id == pid), None)
+        if project is not None:
+            self.check_trust(project.path)
+
+    # ------------------------------------------------------------------ trust
+    def check_trust(self, path: str) -> None:
+        """Once per repo and run: if its .planeai/ holds hooks or provider files nobody
+        trusted, show what they would run and ask. Until trusted they are not used at all."""
+        from planeai.services.trust import resolve_root
+
+        path = resolve_root(path)
+        if path in self._trust_asked:
+            return
+        self._trust_asked.add(path)
+        self._read_trust(path)
+
+    @work(thread=True, group="trust", exit_on_error=False)
+    def _read_trust(self, path: str) -> None:
+        from planeai.services import trust
+
+        content = trust.read_content(path)
+        st = trust.state(content)
+        if st in (trust.UNTRUSTED, trust.CHANGED):
+            self.call_from_thread(self._ask_trust, content, st == trust.CHANGED)
+
+    def _ask_trust(self, content, changed: bool) -> None:
+        from planeai.tui.trust_dialog import TrustDialog
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self._service("trust", lambda: self._trust(content))
+            else:
+                self.notify(f"{content.root}/.planeai is not used (planeai trust "
+                            f"{content.root} trusts it later)", markup=False)
+
+        self.push_screen(TrustDialog(content, changed), answer)
+
+    def _trust(self, content) -> None:
+        from planeai.services import trust
+
+        trust.trust(content)  # exactly what the dialog showed
+        self.manager.config.readmit()
+        self.manager.forget_registries()
+        self.notify(f"trusted {content.root}/.planeai: its {content.what} are used now",
+                    markup=False)  # notify is thread-safe
 
     def on_sidebar_activated(self, message: Sidebar.Activated) -> None:
         session = self._row_session(message.row)

@@ -1,0 +1,113 @@
+"""`planeai dispatch run` as a user runs it: --once delivers what it started, --project keeps
+to its project. Real processes on a private tmux server."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import make_repo, planeai_cmd, retry_until
+
+from planeai import config as config_mod
+from planeai.backends.tmux import TmuxBackend
+from planeai.core.models import Status
+from planeai.core.status import AgentStatus
+from planeai.paths import locations
+from planeai.services import tasks as task_svc
+from planeai.services.context import open_store
+from planeai.services.projects import add_project
+from planeai.services.sessions import SessionManager
+
+pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux not installed")
+
+
+def user_provider(planeai_home: Path, name: str, command: list[str], extra: str = "") -> None:
+    d = planeai_home / "config" / "providers"
+    d.mkdir(parents=True, exist_ok=True)
+    (d / f"{name}.toml").write_text(f'name = "{name}"\nbinary = "sh"\n'
+                                    f"command = {json.dumps(command)}\n" + extra)
+
+
+def cli_env(tmp_path: Path, socket: str, tmux_tmp: Path, provider: str) -> dict:
+    cfg = tmp_path / "planeai.toml"
+    cfg.write_text(f'[defaults]\nprovider = "{provider}"\n[tmux]\nsocket = "{socket}"\n'
+                   '[dispatch]\nbackend = "tmux"\npoll_interval = 0.1\nmax_sessions = 3\n')
+    home = tmp_path / "user-home"
+    home.mkdir(exist_ok=True)
+    env = {**os.environ, "PLANEAI_CONFIG": str(cfg), "TMUX_TMPDIR": str(tmux_tmp),
+           "HOME": str(home)}
+    env.pop("TMUX", None)
+    return env
+
+
+def test_once_delivers_deferred_prompts_before_it_exits(repo, tmp_path, planeai_home,
+                                                        private_tmux):
+    """An agent that takes its prompt typed in (no {prompt} in its command): `--once`
+    starts it and pastes the prompt once it is ready, then exits, not before."""
+    socket, tmux_tmp = private_tmux
+    got = tmp_path / "prompt-line.txt"
+    user_provider(planeai_home, "reader", [
+        "/bin/sh", "-c", 'sleep 0.5; printf "> "; read -r line; printf "%s\\n" "$line" > "$0"; '
+        "sleep 60", str(got)], '[status]\nidle = ["^> ?\\\\Z"]\n')
+    with open_store() as s:
+        project, _ = add_project(s, repo)
+        key = task_svc.add_task(s, project, "Read me").key
+    env = cli_env(tmp_path, socket, tmux_tmp, "reader")
+    r = subprocess.run(planeai_cmd() + ["dispatch", "run", "--once"], env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert f"dispatched {key}" in r.stdout
+    with open_store() as s:
+        # delivered by the process that started it, before it exited
+        assert [e.kind for e in s.events(task_key=key)].count("session.prompt") == 1
+    line = retry_until(lambda: got.exists() and got.read_text().strip(),
+                       message="the agent reading its prompt")
+    assert key in line  # the autonomous prompt names the task
+
+
+def test_project_dispatcher_keeps_to_its_project(repo, tmp_path, planeai_home, private_tmux):
+    """`dispatch run --project planeai` neither judges another project's runs nor waits for
+    them; the global maximum still counts them."""
+    socket, tmux_tmp = private_tmux
+    user_provider(planeai_home, "worker", [
+        "/bin/sh", "-c", 'case "$PLANEAI_TASK_KEY" in OTH-1) exit 0;; OTH-*) sleep 60;; '
+        "*) planeai task done >/dev/null; sleep 60;; esac", "worker", "{prompt}"])
+    other = make_repo(tmp_path / "other")
+    with open_store() as s:
+        mine, _ = add_project(s, repo)
+        theirs, _ = add_project(s, other, name="other", key="OTH")
+        own = task_svc.add_task(s, mine, "Mine").key
+        ended, running = (task_svc.add_task(s, theirs, t).key for t in ("ended", "running"))
+    env = cli_env(tmp_path, socket, tmux_tmp, "worker")
+    locs = locations()
+    cfg = config_mod.load(user_file=None, env={})
+    cfg.data["tmux"]["socket"] = socket
+    m = SessionManager(open_store(locs), cfg, locs, env=env, backends={
+        "tmux": TmuxBackend(socket, env=env, runtime_dir=locs.runtime_dir)})
+    try:
+        # the other project's runs, as its own dispatcher left them: one ended unjudged
+        for key in (ended, running):
+            m.start(task_key=key, agent="worker", backend="tmux", autonomous=True)
+        retry_until(lambda: m.observe(ended).status is AgentStatus.EXITED,
+                    message="the other project's first run ended")
+    finally:
+        m.close()
+    # one slot left under the global maximum of 3: the other project's live run counts
+    r = subprocess.run(planeai_cmd() + ["dispatch", "run", "--project", "planeai",
+                                        "--exit-when-idle", "--max-sessions", "2"],
+                       env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert f"completed {own}" in r.stdout and "OTH" not in r.stdout, r.stdout
+    with open_store() as s:
+        assert s.get_task(own).status is Status.DONE
+        # not judged: the other project's exited run waits for its own dispatcher
+        assert s.sessions_for_task(ended)[0].outcome is None
+        assert s.get_task(ended).status is Status.IN_PROGRESS
+        kinds = [e.kind for e in s.events(task_key=ended)]
+        assert "dispatch.completed" not in kinds and "dispatch.failed" not in kinds
+        assert s.sessions_for_task(running)[0].state.value == "running"
