@@ -37,10 +37,10 @@ import ptyprocess  # noqa: E402
 
 import streams  # noqa: E402
 from planeai.backends.base import SpawnSpec  # noqa: E402
-from planeai.backends.daemon import DaemonBackend  # noqa: E402
+from planeai.backends.daemon.backend import DaemonBackend  # noqa: E402
 from planeai.backends.local import LocalBackend  # noqa: E402
-from planeai.daemon import DaemonPaths  # noqa: E402
-from planeai.daemon.client import stop_daemon  # noqa: E402
+from planeai.backends.daemon import DaemonPaths  # noqa: E402
+from planeai.backends.daemon.client import stop_daemon  # noqa: E402
 
 COLS, ROWS = 120, 40
 

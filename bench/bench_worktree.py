@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from planeai.git import worktrees  # noqa: E402
+from planeai.git.worktrees import create as worktree_create  # noqa: E402
 from planeai.git.worktrees import ensure_worktree  # noqa: E402
 
 ENV = {**os.environ, "GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@b", "GIT_COMMITTER_NAME": "b",
@@ -99,12 +99,12 @@ def main() -> None:
             results["ensure (reuse)"].append(timed(lambda: ensure_worktree(
                 repo, root, name, f"planeai/{name}")))
             clean(root / repo.name / name, f"planeai/{name}")
-            default_workers = worktrees.CHECKOUT_WORKERS
-            worktrees.CHECKOUT_WORKERS = 1
+            default_workers = worktree_create.CHECKOUT_WORKERS
+            worktree_create.CHECKOUT_WORKERS = 1
             name = f"PLW-{r}"
             results["ensure_worktree workers=1"].append(timed(lambda: ensure_worktree(
                 repo, root, name, f"planeai/{name}")))
-            worktrees.CHECKOUT_WORKERS = default_workers
+            worktree_create.CHECKOUT_WORKERS = default_workers
             clean(root / repo.name / name, f"planeai/{name}")
             name = f"PLC-{r}"
             results["ensure + copy .env"].append(timed(lambda: ensure_worktree(
@@ -115,7 +115,7 @@ def main() -> None:
             print(f"{k:28s} median {med[k] * 1000:8.1f} ms   runs: "
                   + " ".join(f"{x * 1000:.0f}" for x in v))
         anchor = med["bare add"]
-        print(f"ensure_worktree uses checkout.workers={worktrees.CHECKOUT_WORKERS}")
+        print(f"ensure_worktree uses checkout.workers={worktree_create.CHECKOUT_WORKERS}")
         print(f"ratio ensure_worktree / bare add:            {med['ensure_worktree'] / anchor:.3f}x")
         print(f"ratio ensure_worktree workers=1 / bare add:  "
               f"{med['ensure_worktree workers=1'] / anchor:.3f}x  (same checkout mode as anchor)")

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from planeai.backends.registry import DEFAULT as DEFAULT_BACKEND, NAMES as BACKEND_NAMES
 from planeai.errors import ConfigError
 
 
@@ -41,7 +42,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
     "defaults": {
         # "" = first installed agent CLI in providers' preference order, else "shell"
         "provider": Key(str, ""),
-        "backend": Key(str, "local", choices=("local", "tmux", "daemon")),
+        "backend": Key(str, DEFAULT_BACKEND, choices=BACKEND_NAMES),
         "priority": Key(int, 0, min=-1000, max=1000),
     },
     "worktrees": {
@@ -62,7 +63,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "per_project": Key(dict, {}, validator=lambda v: _int_table(v)),
         "per_provider": Key(dict, {}, validator=lambda v: _int_table(v)),
         "poll_interval": Key(float, 1.0, min=0.05, max=3600),
-        "backend": Key(str, "", choices=("", "local", "tmux", "daemon")),
+        "backend": Key(str, "", choices=("", *BACKEND_NAMES)),
         "yolo": Key(bool, True),
         "on_success": Key(str, "done", choices=("done", "in_review")),
         "max_retries": Key(int, 2, min=0, max=COUNT_MAX),

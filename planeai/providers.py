@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
+from planeai.core.agents import agent_name, split_agent
 from planeai.core.status import StatusPatterns
 from planeai.core.templates import (ARGV_PLACEHOLDERS, PROMPT_PLACEHOLDERS, check_template,
                                     fill, render_argv)
@@ -257,10 +258,11 @@ class Registry:
     def resolve(self, spec: str) -> tuple[Provider, Variant | None]:
         """``claude`` -> (claude, default variant); ``claude-opus`` -> (claude, opus)."""
         spec = spec.strip().lstrip("@")
-        name, _, variant = spec.partition("-")
+        name, variant = split_agent(spec)
         if name not in self.providers:
             self._why_skipped(name)
-            choices = list(self.providers) + [f"{p.name}-{v}" for p in self.providers.values()
+            choices = list(self.providers) + [agent_name(p.name, v)
+                                              for p in self.providers.values()
                                               for v in p.variants]
             raise ProviderError(_unknown(f"agent {spec!r}", spec, choices))
         provider = self.providers[name]

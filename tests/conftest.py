@@ -1,4 +1,10 @@
-"""Shared fixtures: every test gets its own PLANEAI_HOME and real git repos in tmp_path."""
+"""Shared fixtures: every test gets its own PLANEAI_HOME and real git repos in tmp_path.
+
+Layers, each built on the one before: ``planeai_home`` (autouse: PLANEAI_HOME and git's
+identity) -> ``user_home`` (HOME too) -> ``private_tmux`` (a tmux server on a random socket)
+-> ``tmux_cli_env`` (an environment that runs the CLI against that server). Waiting goes
+through ``retry_until`` (tests/support/polling.py), whose DEADLINE is the one default.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +13,18 @@ import secrets
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
+
+# the one polling helper and deadline (tests import it from here or from tests.support.polling)
+from support.polling import DEADLINE, Deadline, retry_until, retry_until_async  # noqa: E402
+
+__all__ = ["DEADLINE", "Deadline", "retry_until", "retry_until_async"]
 
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "planeai test", "GIT_AUTHOR_EMAIL": "test@planeai.invalid",
@@ -47,16 +57,67 @@ def planeai_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
-def private_tmux():
-    """A private tmux server: a random -L socket name and a short TMUX_TMPDIR of its own
-    (socket paths are length-limited); the server is killed and the dir removed at teardown."""
-    socket = f"pt-{secrets.token_hex(4)}"
-    tmpdir = Path("/tmp") / f"pt-{secrets.token_hex(3)}"
-    tmpdir.mkdir()
-    yield socket, tmpdir
-    subprocess.run(["tmux", "-L", socket, "kill-server"], capture_output=True,
-                   env={**os.environ, "TMUX_TMPDIR": str(tmpdir)})
-    shutil.rmtree(tmpdir, ignore_errors=True)
+def user_home(tmp_path: Path, planeai_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private HOME (``tmp_path/private-home``, a name no test makes itself) on top of
+    :func:`planeai_home`'s PLANEAI_HOME: nothing a test starts reads the real user's dotfiles."""
+    home = tmp_path / "private-home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    return home
+
+
+class PrivateTmux(NamedTuple):
+    """A private tmux server: a random ``-L`` socket name and a short TMUX_TMPDIR of its own
+    (socket paths are length-limited). Unpacks as ``socket, tmpdir``."""
+
+    socket: str
+    tmpdir: Path
+
+    def env(self, base: dict[str, str] | None = None) -> dict[str, str]:
+        """``base`` (os.environ by default) pointed at this server, outside any other tmux."""
+        e = {**(os.environ if base is None else base), "TMUX_TMPDIR": str(self.tmpdir)}
+        e.pop("TMUX", None)
+        e.pop("TMUX_PANE", None)
+        return e
+
+    def kill(self) -> None:
+        """Stop the server (if it runs) and remove its dir; never raises, so a teardown cannot
+        hide the test's own failure."""
+        try:
+            subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True,
+                           env=self.env(), timeout=30)
+        except (OSError, subprocess.SubprocessError):
+            pass
+        shutil.rmtree(self.tmpdir, ignore_errors=True)
+
+
+@pytest.fixture
+def private_tmux(user_home: Path):
+    """Layer 2: a private tmux server (see :class:`PrivateTmux`) for a test that has its own
+    user home; the server is killed and its dir removed at teardown."""
+    tmux = PrivateTmux(f"pt-{secrets.token_hex(4)}", Path("/tmp") / f"pt-{secrets.token_hex(3)}")
+    tmux.tmpdir.mkdir()
+    try:
+        yield tmux
+    finally:
+        tmux.kill()
+
+
+@pytest.fixture
+def tmux_cli_env(tmp_path: Path, private_tmux: PrivateTmux) -> Callable[..., dict[str, str]]:
+    """Layer 3: ``make(config="", **env) -> env`` for running the CLI in a subprocess against
+    the private tmux server: writes ``config`` plus ``[tmux] socket`` to a planeai.toml named
+    by PLANEAI_CONFIG; SHELL is /bin/bash unless ``env`` says otherwise."""
+
+    def make(config: str = "", **extra: str) -> dict[str, str]:
+        cfg = tmp_path / "planeai.toml"
+        cfg.write_text(f'{config}[tmux]\nsocket = "{private_tmux.socket}"\n')
+        env = private_tmux.env()
+        env.update(PLANEAI_CONFIG=str(cfg), SHELL="/bin/bash")
+        env.update(extra)
+        return env
+
+    return make
 
 
 @pytest.fixture
@@ -108,19 +169,6 @@ def install_echo_agent(providers_dir: Path, name: str = "echoer") -> str:
         f'command = ["{sys.executable}", "{ECHO_AGENT}", "{{prompt}}"]\n'
         '[status]\nidle = ["^> ?\\\\Z"]\n')
     return name
-
-
-def retry_until(fn: Callable[[], object], timeout: float = 30.0, interval: float = 0.02,
-                message: str = "condition"):
-    """Poll ``fn`` until it returns something truthy; fail with ``message`` at the deadline."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = fn()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {message}; last={last!r}")
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -55,8 +55,10 @@ def test_missing_optional_layers_are_fine(tmp_path):
 
 
 @pytest.mark.parametrize("text, expected", [
-    ('[defaults]\nbackend = "docker"\n', ":2: defaults.backend = 'docker' is not accepted; one of: local, tmux, daemon"),
-    ('[defaults]\n\npriority = "high"\n', ":3: defaults.priority must be an integer, got str 'high'"),
+    ('[defaults]\nbackend = "docker"\n',
+     ":2: defaults.backend = 'docker' is not accepted; one of: local, tmux, daemon"),
+    ('[defaults]\n\npriority = "high"\n',
+     ":3: defaults.priority must be an integer, got str 'high'"),
     ('[defaults]\npriority = true\n', ":2: defaults.priority must be an integer"),
     ('[defautls]\nx = 1\n', ":1: unknown section [defautls]; known: "),
     ('[tmux]\nsockett = "a"\n', ":2: unknown key tmux.sockett; known in [tmux]: socket"),

@@ -25,12 +25,13 @@ from conftest import planeai_cmd, retry_until
 
 from planeai import config as config_mod
 from planeai.backends.base import SpawnSpec
-from planeai.backends.daemon import DaemonBackend
+from planeai.backends.daemon.backend import DaemonBackend
 from planeai.core.models import SessionState
-from planeai.daemon import DaemonPaths
-from planeai.daemon import protocol as P
-from planeai.daemon.attach import parse_key
-from planeai.daemon.client import DaemonClient, daemon_pid, start_daemon, stop_daemon
+from planeai.backends.daemon import DaemonPaths
+from planeai.backends.daemon import protocol as P
+from planeai.backends.daemon.attach import parse_key
+from planeai.backends.daemon.client import (DaemonClient, daemon_pid, start_daemon,
+                                           stop_daemon)
 from planeai.errors import BackendError, ConfigError
 from planeai.paths import locations
 from planeai.services import tasks as task_svc
@@ -163,7 +164,7 @@ def test_start_status_lock_and_stop(dpaths):
     # a second start finds it; a second daemon cannot take the lock
     r = run_cli("daemon", "start")
     assert r.returncode == 0 and f"already running (pid {pid})" in r.stdout
-    second = subprocess.run([sys.executable, "-m", "planeai.daemon", "--runtime-dir",
+    second = subprocess.run([sys.executable, "-m", "planeai.backends.daemon", "--runtime-dir",
                              str(dpaths.runtime_dir), "--state-dir", str(dpaths.state_dir)],
                             capture_output=True, timeout=30)
     assert second.returncode == 3
@@ -199,7 +200,8 @@ def _is_daemon_of(pid: int, paths: DaemonPaths) -> bool:
         cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return False
-    return b"planeai.daemon" in cmd and str(paths.runtime_dir).encode() in cmd and _running(pid)
+    return (b"planeai.backends.daemon" in cmd and str(paths.runtime_dir).encode() in cmd
+            and _running(pid))
 
 
 def test_stop_asks_before_ending_sessions(dpaths, backend):
@@ -243,8 +245,8 @@ def _running(pid: int) -> bool:
 CLIENT_SCRIPT = r"""
 import os, signal, sys
 from planeai.backends.base import SpawnSpec
-from planeai.backends.daemon import DaemonBackend
-from planeai.daemon import DaemonPaths
+from planeai.backends.daemon.backend import DaemonBackend
+from planeai.backends.daemon import DaemonPaths
 runtime, state, flag = sys.argv[1:4]
 b = DaemonBackend(paths=DaemonPaths(__import__("pathlib").Path(runtime),
                                     __import__("pathlib").Path(state)))
@@ -522,7 +524,7 @@ def test_session_manager_flow_on_the_daemon(project):
                     message="'hi' on the screen")
         assert any(ln.strip() == "hi" for ln in m.logs(key))
         cmd = m.attach_command(key)
-        assert cmd[1:3] == ["-m", "planeai.daemon.attach"] and cmd[-1] == key
+        assert cmd[1:3] == ["-m", "planeai.backends.daemon.attach"] and cmd[-1] == key
     finally:
         m.close()  # the client goes away; the session does not
     m = _manager()

@@ -13,8 +13,8 @@ import os
 import pytest
 
 import test_sessions as shared
-from planeai.daemon import daemon_paths
-from planeai.daemon.client import daemon_pid, stop_daemon
+from planeai.backends.daemon import daemon_paths
+from planeai.backends.daemon.client import daemon_pid, stop_daemon
 
 project = shared.project
 

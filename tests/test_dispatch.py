@@ -387,6 +387,8 @@ def test_agent_subtasks_run_and_parent_finishes_after_them(project, agent_log, t
         assert set(waiting[0].data["subtasks"]) <= set(kids) and waiting[0].data["subtasks"]
     else:  # both finished before the parent's `task done`: it was simply done
         assert not requested
+    # the request is state on the session (read in O(1)), written with its event
+    assert all(m.store.get_session(e.session_id).done_requested for e in requested)
     # the parent never flickered to done before its subtasks were
     assert [e.data["to"] for e in events if e.kind == "task.moved"
             and e.task_key == parent] == ["in_progress", "done"]

@@ -9,7 +9,6 @@ environment carries only its own provider's secrets.
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import shutil
 import subprocess
@@ -27,29 +26,18 @@ SECRETS = {"ANTHROPIC_API_KEY": "sk-ant-canary-1", "OPENAI_API_KEY": "sk-oai-can
 
 
 @pytest.fixture
-def env(tmp_path, planeai_home, repo):
-    socket = f"ph-{secrets.token_hex(4)}"
-    tmux_tmp = Path("/tmp") / f"ph-{secrets.token_hex(3)}"
-    tmux_tmp.mkdir()
-    cfg = tmp_path / "planeai.toml"
-    cfg.write_text(f'[defaults]\nbackend = "tmux"\nprovider = "shell"\n'
-                   f'[tmux]\nsocket = "{socket}"\n'
-                   '[dispatch]\npoll_interval = 0.1\nmax_retries = 0\n')
-    home = tmp_path / "user-home"
-    home.mkdir()
-    e = {**os.environ, "PLANEAI_CONFIG": str(cfg), "TMUX_TMPDIR": str(tmux_tmp),
-         "HOME": str(home), "SHELL": "/bin/sh", "PS1": "$ ", **SECRETS}
-    e.pop("TMUX", None)
+def env(tmux_cli_env, private_tmux, planeai_home, repo):
+    e = tmux_cli_env('[defaults]\nbackend = "tmux"\nprovider = "shell"\n'
+                     '[dispatch]\npoll_interval = 0.1\nmax_retries = 0\n',
+                     SHELL="/bin/sh", PS1="$ ", **SECRETS)
     cli_ok(e, "project", "add", str(repo))
     install_echo_agent(planeai_home / "config" / "providers")
     # an agent that needs the Anthropic key, and prints its environment
     (planeai_home / "config" / "providers" / "envdump.toml").write_text(
         'name = "envdump"\nbinary = "sh"\nsecrets = ["ANTHROPIC_API_KEY"]\n'
         'command = ["sh", "-c", "env > \\"$PLANEAI_WORKTREE/env.txt\\"; exec sleep 600"]\n')
-    e["_SOCKET"] = socket
-    yield e
-    subprocess.run(["tmux", "-L", socket, "kill-server"], env=e, capture_output=True)
-    shutil.rmtree(tmux_tmp, ignore_errors=True)
+    e["_SOCKET"] = private_tmux.socket
+    return e
 
 
 @pytest.fixture

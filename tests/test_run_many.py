@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
-import secrets
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -18,22 +15,12 @@ pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux not i
 
 
 @pytest.fixture
-def env(tmp_path, planeai_home, repo):
-    socket = f"pr-{secrets.token_hex(4)}"
-    tmux_tmp = Path("/tmp") / f"pr-{secrets.token_hex(3)}"
-    tmux_tmp.mkdir()
-    cfg = tmp_path / "planeai.toml"
-    cfg.write_text(f'[defaults]\nbackend = "tmux"\n[tmux]\nsocket = "{socket}"\n')
-    home = tmp_path / "user-home"
-    home.mkdir()
-    e = {**os.environ, "PLANEAI_CONFIG": str(cfg), "TMUX_TMPDIR": str(tmux_tmp),
-         "HOME": str(home), "SHELL": "/bin/bash"}
+def env(tmux_cli_env, planeai_home, repo):
+    e = tmux_cli_env('[defaults]\nbackend = "tmux"\n')
     subprocess.run([sys.executable, "-m", "planeai.cli.main", "project", "add", str(repo)],
                    env=e, check=True, capture_output=True)
     install_echo_agent(planeai_home / "config" / "providers")
-    yield e
-    subprocess.run(["tmux", "-L", socket, "kill-server"], env=e, capture_output=True)
-    shutil.rmtree(tmux_tmp, ignore_errors=True)
+    return e
 
 
 def cli(env, *args, cwd=None):

@@ -11,8 +11,8 @@ import pytest
 from planeai.core.mentions import find_mentions, strip_mentions
 from planeai.errors import ValidationError
 from planeai.providers import load_registry
-from planeai.services.mentions import resolve, resolve_all
-from planeai.skills import install, load_skills, parse_skill
+from planeai.services.mentions import resolve_all
+from planeai.skills import install, load_skills
 
 ROOT = Path(__file__).resolve().parent.parent
 

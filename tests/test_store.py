@@ -120,6 +120,57 @@ def test_migration_from_version_1_keeps_data(tmp_path):
     assert new.add_task(project, title="new").key == "P-2"
 
 
+def test_done_requested_is_session_state_migrated_off_for_existing_rows(tmp_path):
+    db = tmp_path / "v5.db"
+    old = Store.open(db, migrate_to=5)
+    old.conn.executescript("""
+        INSERT INTO projects (name, key_prefix, path, created_at) VALUES ('p', 'P', '/x', 't');
+        INSERT INTO key_counters VALUES ('P', 1);
+        INSERT INTO tasks (project_id, key, number, title, created_at, updated_at)
+             VALUES (1, 'P-1', 1, 'old task', 't', 't');
+        INSERT INTO sessions (id, name, project_id, task_id, provider, backend, created_at,
+                              updated_at) VALUES ('s1', 'P-1', 1, 1, 'shell', 'tmux', 't', 't');
+    """)
+    old.close()
+    new = Store.open(db)
+    assert new.schema_version() == SCHEMA_VERSION >= 6
+    assert new.get_session("s1").done_requested is False  # existing rows: not requested
+    project = new.find_project("P")
+    kid = new.add_task(project, title="kid", parent_key="P-1").key
+    from planeai.services import tasks
+
+    report = tasks.report_done(new, "P-1", session_id="s1", own_task=True)
+    assert report.waiting_for == [kid] and report.task.status.value == "todo"
+    # the column and its event, written together
+    assert new.get_session("s1").done_requested is True
+    e = new.events(task_key="P-1")[-1]
+    assert (e.kind, e.session_id, e.data) == ("task.done_requested", "s1",
+                                              {"open_subtasks": [kid]})
+    # not the agent's own task (a person's `task done KEY`): it simply moves
+    assert tasks.report_done(new, "P-1").task.status.value == "done"
+    new.close()
+
+
+def test_replace_blockers_is_one_checked_transaction(tmp_path):
+    from planeai.errors import ValidationError
+    from planeai.services import tasks
+
+    s = Store.open(tmp_path / "b.db")
+    project = s.add_project("p", "P", "/x", None)
+    a, b, c = (s.add_task(project, title=t).key for t in "abc")
+    tasks.add_task(s, project, "d")
+    assert tasks.replace_blockers(s, c, [a, b]).blocked_by == [a, b]
+    assert tasks.replace_blockers(s, c, [b.lower()]).blocked_by == [b]
+    before = s.last_event_id()
+    # a cycle refuses the whole edit: the title change is not kept either
+    with __import__("pytest").raises(ValidationError, match="cycle"):
+        tasks.edit_task(s, b, title="renamed", blocked_by=[c])
+    assert s.get_task(b).title == "b" and s.get_task(b).blocked_by == []
+    assert s.last_event_id() == before
+    assert tasks.edit_task(s, b, title="renamed", blocked_by=[a]).blocked_by == [a]
+    s.close()
+
+
 def test_newer_schema_is_refused(tmp_path, run_cli, planeai_home):
     db = planeai_home / "data" / "planeai.db"
     Store.open(db).close()

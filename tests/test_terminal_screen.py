@@ -46,7 +46,8 @@ def test_plain_text_and_newlines():
 
 
 def test_16_colours_named_like_rich():
-    s = screen(b"\x1b[31mred\x1b[0m \x1b[92mbgreen\x1b[0m \x1b[44mblue-bg\x1b[0m \x1b[103;30mx\x1b[0m")
+    s = screen(b"\x1b[31mred\x1b[0m \x1b[92mbgreen\x1b[0m \x1b[44mblue-bg\x1b[0m "
+               b"\x1b[103;30mx\x1b[0m")
     assert style_of(s, 0, "red") == CellStyle(fg="red")
     assert style_of(s, 0, "bgreen") == CellStyle(fg="bright_green")
     assert style_of(s, 0, "blue-bg") == CellStyle(bg="blue")
@@ -170,7 +171,8 @@ def test_scrollback_is_bounded_and_oldest_first():
 
 
 def test_scrollback_keeps_the_requested_number_of_lines():
-    s = screen(b"".join(b"line %d\r\n" % i for i in range(20000)), cols=120, rows=40, scrollback=5000)
+    s = screen(b"".join(b"line %d\r\n" % i for i in range(20000)), cols=120, rows=40,
+               scrollback=5000)
     sb = s.scrollback()
     assert len(sb) == 5000
     assert sb[0] == "line 14961" and sb[-1] == "line 19960"
@@ -377,7 +379,8 @@ def test_real_claude_code_screens(name):
     # capture-pane -e output holds only SGR sequences; the .txt twin is a separate
     # capture (a spinner may have moved), so derive the plain text from this one.
     expected = re.sub(rb"\x1b\[[0-9;:]*m", b"", data).decode().split("\n")
-    s = screen(data.replace(b"\n", b"\r\n"), cols=max(map(len, expected)) + 1, rows=data.count(b"\n") + 1)
+    s = screen(data.replace(b"\n", b"\r\n"), cols=max(map(len, expected)) + 1,
+               rows=data.count(b"\n") + 1)
     assert s.text_lines()[: len(expected)] == [line.rstrip() for line in expected]
     assert any(style.fg for y in range(s.rows) for _, style in s.row_runs(y))
 

@@ -3,55 +3,44 @@
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
 import subprocess
 import threading
-import time
 from pathlib import Path
-from typing import Callable, TypeVar
 
 import pytest
 
+from conftest import PrivateTmux, retry_until
 from planeai.backends.tmux_control import (
     CONTROL_SESSION,
     TmuxCommandError,
     TmuxControl,
     TmuxControlClosed,
+    command_line,
+    pane_target,
     quote_arg,
     unescape_output,
+)
+from planeai.backends.tmux_control.protocol import (
+    Block,
+    ControlParser,
+    Notification,
+    Output,
+    notification_args,
+    parse_stream,
 )
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux not installed")
 
-T = TypeVar("T")
-
-
-def retry_until(fn: Callable[[], T], timeout: float = 10.0, interval: float = 0.02) -> T:
-    """Call fn until it returns something truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    last: object = None
-    while True:
-        last = fn()
-        if last:
-            return last  # type: ignore[return-value]
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s (last value {last!r})")
-        threading.Event().wait(interval)
-
-
 class Server:
-    """A private tmux server: its socket name, environment and a fork-based runner."""
+    """A private tmux server (conftest's ``private_tmux`` with its user home): its socket name,
+    environment and a fork-based runner."""
 
-    def __init__(self, tmp: Path) -> None:
-        self.socket_name = "planeai-test-" + secrets.token_hex(6)
-        home = tmp / "home"
-        tmpdir = tmp / "tmux"
-        home.mkdir()
-        tmpdir.mkdir()
-        self.env = {k: v for k, v in os.environ.items() if k not in ("TMUX", "TMUX_PANE")}
-        self.env.update(HOME=str(home), TMUX_TMPDIR=str(tmpdir), SHELL="/bin/sh", TERM="xterm-256color")
-        self.socket_path = tmpdir / f"tmux-{os.getuid()}" / self.socket_name
+    def __init__(self, tmux: PrivateTmux, home: Path) -> None:
+        self.socket_name = tmux.socket
+        self.env = tmux.env()
+        self.env.update(HOME=str(home), SHELL="/bin/sh", TERM="xterm-256color")
+        self.socket_path = tmux.tmpdir / f"tmux-{os.getuid()}" / self.socket_name
 
     def tmux(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         return subprocess.run(
@@ -64,8 +53,8 @@ class Server:
 
 
 @pytest.fixture
-def server(tmp_path: Path):
-    srv = Server(tmp_path)
+def server(private_tmux: PrivateTmux, user_home: Path):
+    srv = Server(private_tmux, user_home)
     try:
         yield srv
     finally:
@@ -110,6 +99,63 @@ def test_unescape_output() -> None:
     assert unescape_output("é".encode()) == "é".encode()
 
 
+def test_parser_matches_blocks_by_their_own_end_line() -> None:
+    # pane text that looks like an %end of another block stays inside the block
+    events = parse_stream(
+        b"%begin 100 7 0\n%end 100 7 0\n"  # the attach command's block (flags 0)
+        b"%begin 101 8 1\nline one\n%end 101 9 1\n%error 100 8 1\nlast\n%end 101 8 1\n"
+        b"%begin 102 9 1\nbad command\n%error 102 9 1\n"
+        b"stray text\n"
+    )
+    assert events == [
+        Block(ours=False, error=False, lines=[]),
+        Block(ours=True, error=False,
+              lines=[b"line one", b"%end 101 9 1", b"%error 100 8 1", b"last"]),
+        Block(ours=True, error=True, lines=[b"bad command"]),
+    ]
+
+
+def test_parser_output_and_notifications() -> None:
+    events = parse_stream(
+        b"%output %3 a\\015\\012b\n"
+        b"%extended-output %4 12 : x y\n"
+        b"%sessions-changed\n"
+        b"%window-renamed @1 name with spaces\n"
+        b"%exit\n"
+    )
+    assert events == [
+        Output("%3", b"a\\015\\012b"),
+        Output("%4", b"x y"),
+        Notification("sessions-changed", ""),
+        Notification("window-renamed", "@1 name with spaces"),
+        Notification("exit", ""),
+    ]
+    assert unescape_output(events[0].data) == b"a\r\nb"
+    # a free-form last argument is kept whole; others split on spaces
+    assert notification_args("window-renamed", "@1 name with spaces") == ["@1", "name with spaces"]
+    assert notification_args("window-close", "@3") == ["@3"]
+    assert notification_args("client-session-changed", "/dev/pts/1 $1 my s") == [
+        "/dev/pts/1", "$1", "my s"]
+    assert notification_args("sessions-changed", "") == []
+
+
+def test_parser_keeps_state_across_feeds() -> None:
+    parser = ControlParser()
+    assert parser.feed(b"%begin 1 1 1\n") is None
+    assert parser.feed(b"%output %1 inside a block is text\n") is None
+    assert parser.feed(b"%end 1 1 1\n") == Block(True, False,
+                                                [b"%output %1 inside a block is text"])
+    assert parser.feed(b"%output %1 now output") == Output("%1", b"now output")
+
+
+def test_command_line_quotes_every_argument() -> None:
+    assert command_line(["display-message", "-p", "a b"]) == "display-message -p 'a b'"
+    assert pane_target("=S") == "=S:" and pane_target("=S:1") == "=S:1"
+    assert pane_target("%3") == "%3"
+    with pytest.raises(ValueError):
+        command_line([])
+
+
 # -- commands ---------------------------------------------------------------------------------
 
 
@@ -142,7 +188,8 @@ def test_commands_pipelined_with_errors(ctl: TmuxControl) -> None:
 
 def test_multi_block_commands_stay_in_sync(ctl: TmuxControl) -> None:
     # if-shell runs its command as a second block; the answer must not shift later replies.
-    assert ctl.command("if-shell", "-F", "1", "display-message -p yes", "display-message -p no") == ["yes"]
+    assert ctl.command("if-shell", "-F", "1", "display-message -p yes",
+                       "display-message -p no") == ["yes"]
     assert ctl.command("display-message", "-p", "after") == ["after"]
 
 
@@ -204,7 +251,8 @@ def test_concurrent_commands_from_threads(ctl: TmuxControl) -> None:
                     with pytest.raises(TmuxCommandError):
                         ctl.command("has-session", "-t", f"=nope{i}")
                     res = ctl.commands(
-                        [["display-message", "-p", f"{token}-a"], ["display-message", "-p", f"{token}-b"]]
+                        [["display-message", "-p", f"{token}-a"],
+                         ["display-message", "-p", f"{token}-b"]]
                     )
                     assert res == [[f"{token}-a"], [f"{token}-b"]]
         except BaseException as e:  # noqa: BLE001 - reported below
@@ -335,7 +383,8 @@ def test_list_sessions_and_exit_status(ctl: TmuxControl) -> None:
     def sessions() -> dict[str, dict] | None:
         got = {s["name"]: s for s in ctl.list_sessions()}
         # tmux marks the pane dead on the pty's EOF; the status arrives with SIGCHLD, a bit later
-        ok = "PLA-3" in got and got["PLA-3"]["pane_dead"] and got["PLA-3"]["pane_dead_status"] is not None
+        ok = ("PLA-3" in got and got["PLA-3"]["pane_dead"]
+              and got["PLA-3"]["pane_dead_status"] is not None)
         return got if ok else None
 
     got = retry_until(sessions)

@@ -295,6 +295,22 @@ def test_a_dropped_watcher_is_replaced_while_someone_subscribes(backend, private
     retry_until(answered, interval=0.2, message="output after the watcher was dropped")
 
 
+@needs_tmux
+def test_a_paused_pane_is_repainted_for_its_subscribers(backend, tmp_path: Path):
+    """tmux pauses a pane for a client that fell 5 s behind and drops what it printed; when
+    it continues, subscribers get the whole screen again instead of keeping a stale one."""
+    got: list[bytes] = []
+    backend.spawn(_spec("PLA-9", ["sh", "-c", "echo screen-line-$((6*7)); sleep 60"], tmp_path,
+                        backend.env))
+    retry_until(lambda: "screen-line-42" in backend.snapshot("PLA-9").text, message="output")
+    backend.subscribe("PLA-9", lambda name, data: got.append(data))
+    pane = backend.ctl().list_sessions()
+    pane_id = [d["pane_id"] for d in pane if d["name"] == "PLA-9"][0]
+    # what the control client reports once tmux lets the paused pane go on
+    backend.ctl()._emit_event("continue", [pane_id, "PLA-9"])
+    retry_until(lambda: b"screen-line-42" in b"".join(got), message="the repainted screen")
+
+
 # ---------------------------------------------------------------------------------- CLI
 
 SLEEPER = ('name = "sleeper"\nbinary = "sh"\n'

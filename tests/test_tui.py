@@ -102,7 +102,8 @@ async def test_sidebar_groups_by_status_nests_subtasks_and_marks_blocked(service
         await loaded(pilot, app)
         ids = row_ids(app)
         assert ids[:2] == ["p:1", "g:1:todo"]
-        assert ids.index("t:DEM-1") < ids.index("t:DEM-2") < ids.index("t:DEM-3") < ids.index("t:DEM-4")
+        assert (ids.index("t:DEM-1") < ids.index("t:DEM-2") < ids.index("t:DEM-3")
+                < ids.index("t:DEM-4"))
         depth = {r.id: r.depth for r in app.sidebar.rows}
         assert (depth["t:DEM-2"], depth["t:DEM-3"], depth["t:DEM-4"]) == (2, 3, 4)
         assert "g:1:in_progress" in ids and "g:1:in_review" in ids and "t:DEM-6" in ids
@@ -729,5 +730,6 @@ async def test_prompt_box_mentions_start_one_session_per_agent(services):
             [(e.kind, e.session_id, e.data) for e in services.store.events(task_key="DEM-1")
              if e.kind.startswith("session")]
         for s in sessions:
-            await wait_for(pilot, lambda s=s: "prompt: echo side-$((20+22))" in be.snapshot(s.name).text,
+            await wait_for(pilot,
+                           lambda s=s: "prompt: echo side-$((20+22))" in be.snapshot(s.name).text,
                            what=f"the prompt's output in {s.name}")

@@ -5,12 +5,11 @@ snapshot picture flaky."""
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 
 import pytest
 
-from conftest import make_repo
+from conftest import make_repo, retry_until_async
 from planeai.backends.base import SessionInfo, Snapshot, SpawnSpec, bracketed
 from planeai.errors import BackendError
 from planeai.terminal.screen import TerminalScreen
@@ -72,16 +71,10 @@ def make_app(svc: Services, **kw):
     return PlaneaiApp(svc.manager, **kw)
 
 
-async def wait_for(pilot, cond, timeout: float = 30.0, what: str = "condition"):
-    """Poll ``cond`` between pilot pauses until truthy; fail at the deadline."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = cond()
-        if last:
-            return last
-        await pilot.pause(0.02)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last={last!r}")
+async def wait_for(pilot, cond, timeout: float | None = None, what: str = "condition"):
+    """Poll ``cond`` between pilot pauses until truthy; fail at the deadline (the shared
+    poller and DEADLINE of tests/support/polling.py)."""
+    return await retry_until_async(cond, pilot.pause, timeout=timeout, message=what)
 
 
 def row_ids(app) -> list[str]:
@@ -106,6 +99,10 @@ class FakeBackend:
     Used only for pictures, where a real shell's timing and prompt would make them flaky."""
 
     kind = "local"
+    in_process = True
+    persistent = False
+    has_screen = True
+    lost_reason = "the planeai process that ran it has ended"
 
     def __init__(self, script: dict[str, bytes] | None = None) -> None:
         self.script = script or {}
@@ -128,6 +125,9 @@ class FakeBackend:
 
     def info(self, name):
         return SessionInfo(name, self.alive[name]) if name in self.sessions else None
+
+    def survey(self):
+        return {i.name: i for i in self.list()}
 
     def screen(self, name):
         if name not in self.sessions:
@@ -177,7 +177,8 @@ class FakeBackend:
 
     def subscribe(self, name, callback):
         self.subs.setdefault(name, []).append(callback)
-        return lambda: self.subs.get(name, []).remove(callback) if callback in self.subs.get(name, []) else None
+        return lambda: (self.subs.get(name, []).remove(callback)
+                        if callback in self.subs.get(name, []) else None)
 
     def close(self):
         pass

@@ -183,7 +183,8 @@ def test_tmux_session_shown_live_and_attached_full_screen(term, tmp_path, planea
     repo = make_repo(tmp_path / "demo")
     env = term.env
     try:
-        for args in (["project", "add", str(repo)], ["task", "add", "On tmux", "--project", "demo"]):
+        for args in (["project", "add", str(repo)],
+                     ["task", "add", "On tmux", "--project", "demo"]):
             r = subprocess.run(planeai_cmd() + args, env=env, capture_output=True, text=True,
                                timeout=60)
             assert r.returncode == 0, r.stderr

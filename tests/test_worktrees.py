@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from planeai.errors import GitError, WorktreeError
-from planeai.git import worktrees as wtmod
+from planeai.git.worktrees import create as wt_create
 from planeai.git.safe_git import default_branch, git, repo_root
 from planeai.git.worktrees import (
     Worktree, branch_for, ensure_worktree, list_worktrees, prune_worktrees, removal_losses,
@@ -98,7 +98,8 @@ HOSTILE = [
 
 @pytest.mark.parametrize("title", HOSTILE)
 def test_hostile_titles_give_valid_branches_and_run_nothing(
-        title: str, repo: Path, root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        title: str, repo: Path, root: Path, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
     canary = tmp_path / "canary"
     monkeypatch.chdir(tmp_path)
     title = title.format(c=canary)
@@ -162,7 +163,8 @@ def test_git_runner_raises_one_line_giterror(repo: Path) -> None:
         git(repo / "missing", "status")
     with pytest.raises(GitError, match="timed out"):
         git(repo, "hash-object", "--stdin", timeout=0.000001, input=b"x")
-    assert git(repo, "rev-parse", "HEAD").stdout.strip() == raw(repo, "rev-parse", "HEAD").stdout.strip()
+    head = raw(repo, "rev-parse", "HEAD").stdout.strip()
+    assert git(repo, "rev-parse", "HEAD").stdout.strip() == head
     assert git(repo, "hash-object", "--stdin", input=b"x\n").stdout.strip() == \
         "587be6b4c3f93f93c489c0111bba5596147a26cb"
 
@@ -435,7 +437,8 @@ def test_twelve_processes_create_at_once(repo: Path, root: Path, tmp_path: Path)
         "from planeai.git.worktrees import ensure_worktree\n"
         "go = Path(sys.argv[4])\n"
         "while not go.exists(): time.sleep(0.001)\n"
-        "w = ensure_worktree(Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], 'planeai/' + sys.argv[3])\n"
+        "w = ensure_worktree(Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3],\n"
+        "                    'planeai/' + sys.argv[3])\n"
         "print(w.created)\n"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -450,7 +453,8 @@ def test_twelve_processes_create_at_once(repo: Path, root: Path, tmp_path: Path)
     assert branches(repo) == {"main"} | {f"planeai/PLA-{i}" for i in range(1, 13)}
 
 
-def test_failed_registration_leaves_no_orphan_branch(repo: Path, root: Path, tmp_path: Path) -> None:
+def test_failed_registration_leaves_no_orphan_branch(repo: Path, root: Path,
+                                                     tmp_path: Path) -> None:
     # Make `git worktree add` fail *after* it created the branch: .git/worktrees is a file.
     (repo / ".git" / "worktrees").write_text("not a dir")
     # control: plain git leaves the orphan branch behind
@@ -469,7 +473,7 @@ def test_failed_checkout_leaves_nothing(repo: Path, root: Path,
         assert (target / ".git").exists()  # registered at this point
         raise GitError("checkout failed: disk full")
 
-    monkeypatch.setattr(wtmod, "_populate", boom)
+    monkeypatch.setattr(wt_create, "_populate", boom)
     with pytest.raises(GitError, match="disk full"):
         ensure_worktree(repo, root, "PLA-1", "planeai/PLA-1")
     assert branches(repo) == {"main"}
@@ -761,7 +765,7 @@ def test_forced_removal_keeps_a_nested_repos_files_and_commits(repo: Path, root:
     # the files are plain files in the recovery tree, not a gitlink
     for d in ("vendor/lib", "vendor/lib/sub"):
         mode = raw(repo, "ls-tree", ref, "--", d.rsplit("/", 1)[0] + "/").stdout
-        assert f"040000 tree " in mode and "160000" not in mode, mode  # 160000: a gitlink
+        assert "040000 tree " in mode and "160000" not in mode, mode  # 160000: a gitlink
     new = _restore_files(repo, root, ref, "PLA-2")
     rlib = new / "vendor" / "lib"
     assert (rlib / "a.txt").read_text() == "uncommitted in the nested repo\n"
@@ -846,15 +850,8 @@ def test_ignored_files_refuse_plain_removal_and_force_moves_them_out_of_git(
 
 @pytest.mark.skipif(not shutil.which("tmux"), reason="tmux not installed")
 def test_cli_session_delete_refuses_then_force_keeps_everything(
-        tmp_path: Path, repo: Path, root: Path, private_tmux, planeai_home: Path) -> None:
-    socket, tmux_tmp = private_tmux
-    cfg = tmp_path / "planeai.toml"
-    cfg.write_text(f'[tmux]\nsocket = "{socket}"\n')
-    home = tmp_path / "user-home"
-    home.mkdir()
-    env = {**os.environ, "PLANEAI_CONFIG": str(cfg), "TMUX_TMPDIR": str(tmux_tmp),
-           "HOME": str(home), "SHELL": "/bin/bash"}
-    env.pop("TMUX", None)
+        tmp_path: Path, repo: Path, root: Path, tmux_cli_env, planeai_home: Path) -> None:
+    env = tmux_cli_env()
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "planeai.cli.main", *args], env=env,

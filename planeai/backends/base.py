@@ -1,4 +1,5 @@
-"""The one session-backend protocol. Callers never ask which implementation they hold.
+"""The one session-backend protocol. Callers never ask which implementation they hold:
+what differs between backends is declared as capabilities on the protocol.
 
 A backend runs named terminals. Names are planeai session names (``PLA-1``, ``PLA-1-2``):
 letters, digits and dashes only, so every backend can use them verbatim.
@@ -7,10 +8,14 @@ letters, digits and dashes only, so every backend can use them verbatim.
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass, field
-from typing import Callable, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Callable, Protocol, runtime_checkable
 
 from planeai.errors import BackendError
+
+if TYPE_CHECKING:
+    from planeai.terminal.screen import TerminalScreen
 
 SESSION_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
@@ -80,22 +85,98 @@ OutputCallback = Callable[[str, bytes], None]
 
 @runtime_checkable
 class Backend(Protocol):
-    kind: str
+    """A place where sessions run. Callers read the capability flags below instead of
+    comparing names; ``planeai.backends.registry`` says which backends exist.
 
-    def spawn(self, spec: SpawnSpec) -> SessionInfo: ...
-    def list(self) -> list[SessionInfo]: ...
-    def info(self, name: str) -> SessionInfo | None: ...
-    def write(self, name: str, data: bytes) -> None: ...
-    def send_keys(self, name: str, *keys: str) -> None: ...
-    def paste(self, name: str, text: str) -> None: ...
-    def resize(self, name: str, cols: int, rows: int) -> None: ...
-    def snapshot(self, name: str) -> Snapshot: ...
-    def scrollback(self, name: str) -> list[str]: ...
-    def kill(self, name: str, *, timeout: float = 5.0) -> int | None: ...
-    def forget(self, name: str) -> None: ...
-    def attach_command(self, name: str) -> list[str] | None: ...
-    def subscribe(self, name: str, callback: OutputCallback) -> Callable[[], None]: ...
-    def close(self) -> None: ...
+    Errors: every method raises ``BackendError`` when the backend cannot do what was asked
+    (unknown session, server unreachable, bad name); nothing else escapes on purpose."""
+
+    kind: str                # the registry name, stored with each session
+
+    # ---- capabilities (class attributes; constant for a backend)
+    in_process: bool         # sessions live inside this process and end with it: the CLI
+                             # refuses to start them, the app warns before quitting
+    persistent: bool         # sessions outlive the process that started them
+    has_screen: bool         # screen(name) gives the live emulator (no snapshot copying)
+    lost_reason: str         # why a session this backend no longer knows is gone
+
+    @classmethod
+    def from_settings(cls, config, locs, env: dict[str, str]) -> Backend:
+        """A backend set up from planeai's config, locations and the sessions' base
+        environment (how the registry opens it). Raises ConfigError on bad settings."""
+        ...
+
+    def spawn(self, spec: SpawnSpec) -> SessionInfo:
+        """Start ``spec.argv`` as session ``spec.name``; its info (alive, pid). Raises
+        BackendError when the name is taken by a live session or the start fails."""
+        ...
+
+    def list(self) -> list[SessionInfo]:
+        """Every session this backend knows, live or exited-but-not-forgotten."""
+        ...
+
+    def survey(self) -> dict[str, SessionInfo]:
+        """For reconcile: name -> info of every session this backend knows, as a definite
+        answer (a session missing here is gone). Never starts a server. Raises BackendError
+        when it cannot tell this time (the caller judges nothing then)."""
+        ...
+
+    def info(self, name: str) -> SessionInfo | None:
+        """The session's info, or None when this backend does not know it."""
+        ...
+
+    def write(self, name: str, data: bytes) -> None:
+        """Send raw bytes to the session's terminal. Raises when it is unknown or ended."""
+        ...
+
+    def send_keys(self, name: str, *keys: str) -> None:
+        """Send named keys (``KEY_BYTES``); raises on an unknown key name."""
+        ...
+
+    def paste(self, name: str, text: str) -> None:
+        """Paste text, bracketed when the agent enabled bracketed paste."""
+        ...
+
+    def resize(self, name: str, cols: int, rows: int) -> None:
+        """Set the terminal size (clamped to what the backend accepts)."""
+        ...
+
+    def snapshot(self, name: str) -> Snapshot:
+        """The visible screen now; works on an ended session until it is forgotten."""
+        ...
+
+    def scrollback(self, name: str) -> list[str]:
+        """Plain lines: history then the visible screen, oldest first."""
+        ...
+
+    def screen(self, name: str) -> tuple[TerminalScreen, threading.Lock]:
+        """Only when ``has_screen``: the live emulator and the lock to hold while reading
+        it. Raises BackendError for an unknown session (or when ``has_screen`` is false)."""
+        ...
+
+    def kill(self, name: str, *, timeout: float = 5.0) -> int | None:
+        """End the session (HUP, TERM, then KILL, ``timeout`` seconds or so) and return its
+        exit status: 128+N when signal N ended it, None when it cannot be known. An ended
+        session returns its recorded status; an unknown one raises BackendError."""
+        ...
+
+    def forget(self, name: str) -> None:
+        """Drop an ended session's remains; a no-op for an unknown one."""
+        ...
+
+    def attach_command(self, name: str) -> list[str] | None:
+        """argv that opens the session full screen in a terminal, or None when it cannot be
+        opened outside this process."""
+        ...
+
+    def subscribe(self, name: str, callback: OutputCallback) -> Callable[[], None]:
+        """Call ``callback(name, data)`` with output as it comes (``b""`` when it ends);
+        returns the function that unsubscribes. Raises for an unknown session."""
+        ...
+
+    def close(self) -> None:
+        """Let go of connections and threads; in-process sessions end with it."""
+        ...
 
 
 def bracketed(text: str, enabled: bool) -> bytes:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import errno
 import os
 import selectors
-import signal
 import threading
 import time
 from dataclasses import dataclass, field
@@ -20,84 +19,28 @@ import ptyprocess
 
 from planeai.backends.base import (key_bytes, OutputCallback, SessionInfo, Snapshot, SpawnSpec,
                                    bracketed, check_name)
+from planeai.backends.pty import (KILL_SIGNALS, READ_SIZE, SIZE_MAX, PtySession, exit_code_of,
+                                  kill_wait, signal_session, spawn_pty)
 from planeai.errors import BackendError
 from planeai.terminal.screen import TerminalScreen
 
-READ_SIZE = 65536
-# Most columns or rows of a session. The PTY takes 65535, but the emulator pays: 2000x2000
-# costs 60 MB and 0.3 s to read, 10000x10000 took 0.8 GB and 9 s (a daemon serves no one then).
-SIZE_MAX = 2000
-
-
-def check_size(cols, rows) -> tuple[int, int]:
-    """A terminal size both the PTY and the emulator accept, or a BackendError naming it."""
-    try:
-        c, r = int(cols), int(rows)
-    except (TypeError, ValueError):
-        c = r = 0
-    if not (1 <= c <= SIZE_MAX and 1 <= r <= SIZE_MAX):
-        raise BackendError(f"terminal size {cols!r} columns x {rows!r} rows is not accepted; "
-                           f"columns and rows are 1..{SIZE_MAX}")
-    return c, r
-
-
-def spawn_pty(argv: list[str], *, cwd: str, env: dict[str, str], cols: int, rows: int,
-              preexec: Callable[[], None] | None = None) -> ptyprocess.PtyProcess:
-    """Fork and exec ``argv`` on a new PTY, checked first so that the child has nothing left
-    to fail on before exec. Whatever still fails in the child ends it with os._exit: a forked
-    copy of this process must never return into its code (a daemon's copy went on serving
-    its socket next to the daemon)."""
-    cols, rows = check_size(cols, rows)
-    if not os.path.isdir(cwd):
-        raise BackendError(f"cannot start {argv[0]!r}: directory {cwd} does not exist")
-
-    def child() -> None:  # ptyprocess reports what this raises and _exits the child
-        os.chdir(cwd)
-        if preexec is not None:
-            preexec()
-
-    parent = os.getpid()
-    try:
-        return ptyprocess.PtyProcess.spawn(argv, env=env, dimensions=(rows, cols),
-                                           preexec_fn=child)
-    except BaseException as e:
-        if os.getpid() != parent:
-            _child_failed(e)
-        if isinstance(e, Exception):  # what the child reported (exec, chdir, preexec)
-            raise BackendError(f"cannot start {argv[0]!r}: {e}") from None
-        raise
-
-
-def _child_failed(e: BaseException) -> None:
-    """In a forked child that failed before exec: say why on its terminal, end it."""
-    try:
-        os.write(2, f"planeai: cannot start the session: {type(e).__name__}: {e}\r\n".encode())
-    finally:
-        os._exit(127)
-
-
-def exit_code_of(status: int | None, signal_status: int | None) -> int | None:
-    """Shell convention: a process killed by signal N exits 128+N."""
-    if signal_status:
-        return 128 + signal_status
-    return status
-
 
 @dataclass
-class _Local:
-    name: str
-    proc: ptyprocess.PtyProcess
-    screen: TerminalScreen
-    started: float
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    last_output: float = 0.0
-    exit_code: int | None = None
+class _Local(PtySession):
     done: threading.Event = field(default_factory=threading.Event)
     subscribers: list[OutputCallback] = field(default_factory=list)
 
 
 class LocalBackend:
     kind = "local"
+    in_process = True
+    persistent = False
+    has_screen = True
+    lost_reason = "the planeai process that ran it has ended"
+
+    @classmethod
+    def from_settings(cls, config, locs, env: dict[str, str]) -> LocalBackend:
+        return cls()
 
     def __init__(self, scrollback: int = 5000) -> None:
         self._sessions: dict[str, _Local] = {}
@@ -148,9 +91,7 @@ class LocalBackend:
             self._finish(s)
             return
         with s.lock:
-            s.screen.feed(data)
-            replies = s.screen.take_replies()
-            s.last_output = time.monotonic()
+            replies = s.feed(data)
             subs = list(s.subscribers)
         if replies:
             try:
@@ -215,6 +156,10 @@ class LocalBackend:
 
     def list(self) -> list[SessionInfo]:
         return [self.info(n) for n in list(self._sessions)]  # type: ignore[misc]
+
+    def survey(self) -> dict[str, SessionInfo]:
+        # always definite: this process holds every session it knows
+        return {i.name: i for i in self.list()}
 
     def write(self, name: str, data: bytes) -> None:
         s = self._get(name)
@@ -282,15 +227,9 @@ class LocalBackend:
         s = self._get(name)
         if s.done.is_set():
             return s.exit_code
-        for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGKILL):
-            try:
-                os.killpg(os.getpgid(s.proc.pid), sig)
-            except (ProcessLookupError, PermissionError):
-                try:
-                    s.proc.kill(sig)
-                except OSError:
-                    pass
-            if s.done.wait(timeout / 3 if sig != signal.SIGKILL else timeout):
+        for sig in KILL_SIGNALS:
+            signal_session(s.proc.pid, sig)
+            if s.done.wait(kill_wait(sig, timeout)):
                 break
         return s.exit_code
 

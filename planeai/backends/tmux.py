@@ -15,6 +15,9 @@ Literal strings only: tmux expands ``#(cmd)`` and ``#{...}`` formats in start di
 in ``/`` and the wrapper cds into the worktree itself; pasted text goes in as one
 ``set-buffer`` argument. Names (sessions, buffers) are checked by ``check_name``; argv and
 ``-e`` values reach the process as they are.
+
+Over 450 lines: the protocol and the pitfalls above belong to one class; the control-mode
+connection and its parsing live in ``tmux_control/``.
 """
 
 from __future__ import annotations
@@ -141,6 +144,14 @@ def _leader_of(pid: int, status_file: Path) -> bool:
 
 class TmuxBackend:
     kind = "tmux"
+    in_process = False
+    persistent = True
+    has_screen = False
+    lost_reason = "tmux session gone"
+
+    @classmethod
+    def from_settings(cls, config, locs, env: dict[str, str]) -> TmuxBackend:
+        return cls(config["tmux.socket"], env=env, runtime_dir=locs.runtime_dir)
 
     def __init__(self, socket: str = "", *, env: dict[str, str] | None = None,
                  tmux_bin: str = "tmux", runtime_dir: Path | None = None) -> None:
@@ -176,6 +187,9 @@ class TmuxBackend:
         """A session's watcher ended while someone still subscribes (tmux dropped that client,
         e.g. it attached as the session was being made): watch it again, off the reader
         thread, so the app's view keeps getting output instead of freezing silently."""
+        if name == "continue" and args:
+            self._repaint_after_pause(args)
+            return
         if name != "watch-ended" or not args or not self._subs.get(args[0]):
             return
 
@@ -184,12 +198,39 @@ class TmuxBackend:
             if ctl is None or not self._subs.get(session) or session in ctl.watched:
                 return
             try:
-                if self._pane_info(session) is not None:
-                    ctl.watch(session)
+                if self._pane_info(session) is None:
+                    return  # the session is gone: its subscribers see it exit
+                ctl.watch(session)
+                self.list()
             except BackendError:
-                pass  # the session is gone: its subscribers see it exit
+                return
+            # what it printed while nobody watched is lost from the stream: repaint
+            self._repaint_after_pause(["", session])
 
         threading.Thread(target=rewatch, name=f"tmux-rewatch-{args[0]}", daemon=True).start()
+
+    def _repaint_after_pause(self, args: list[str]) -> None:
+        """tmux paused a pane for a client that fell behind (``pause-after``; a loaded
+        machine) and dropped what it printed meanwhile: hand subscribers the whole screen
+        again, as output, so a view never keeps a stale or blank screen."""
+        session = args[1] if len(args) > 1 else self._pane_to_name.get(args[0])
+        if not session or not self._subs.get(session):
+            return
+
+        def repaint() -> None:
+            try:
+                snap = self.snapshot(session)
+            except BackendError:
+                return
+            data = (b"\x1b[H\x1b[2J" + snap.ansi
+                    + f"\x1b[{snap.cursor[1] + 1};{snap.cursor[0] + 1}H".encode())
+            for cb in list(self._subs.get(session, [])):
+                try:
+                    cb(session, data)
+                except Exception:
+                    pass
+
+        threading.Thread(target=repaint, name=f"tmux-repaint-{session}", daemon=True).start()
 
     def _cmd(self, *args: str) -> list[str]:
         try:
@@ -272,6 +313,16 @@ class TmuxBackend:
                 status = self._dead_status(d["name"])
             out.append(SessionInfo(d["name"], not d["pane_dead"], status, d["pane_pid"]))
         return out
+
+    def survey(self) -> dict[str, SessionInfo]:
+        # no server: none of its sessions runs, for certain; a listing error says nothing.
+        # A missing tmux binary is no hiccup: its OSError escapes, so the caller sees it.
+        if not self.server_running():
+            return {}
+        return {i.name: i for i in self.list()}
+
+    def screen(self, name: str):
+        raise BackendError("the tmux backend has no in-process screen (has_screen is False)")
 
     def info(self, name: str) -> SessionInfo | None:
         info = self._pane_info(name)
@@ -485,7 +536,6 @@ class TmuxBackend:
 
     def subscribe(self, name: str, callback: OutputCallback) -> Callable[[], None]:
         check_name(name)
-        self.list()  # refresh pane -> name
         ctl = self.ctl()
         subs = self._subs.setdefault(name, [])
         subs.append(callback)
@@ -501,6 +551,9 @@ class TmuxBackend:
                 if not subs:
                     self._subs.pop(name, None)
                 raise
+        # pane -> name, read once the watcher is attached: the session surely exists now (read
+        # before, a session created in between had no name, and its output went nowhere)
+        self.list()
 
         def unsubscribe() -> None:
             subs = self._subs.get(name, [])

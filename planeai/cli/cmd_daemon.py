@@ -10,24 +10,20 @@ from planeai.errors import ConflictError
 
 
 def _paths():
-    from planeai.daemon import daemon_paths
+    from planeai.services import daemon
 
-    return daemon_paths()
+    return daemon.paths()
 
 
 def start(args: argparse.Namespace) -> int:
-    from planeai.daemon.client import DaemonClient, DaemonNotRunning, start_daemon
+    from planeai.services import daemon
 
     paths = _paths()
-    try:
-        c = DaemonClient(paths.socket)
-        pid = c.hello["pid"]  # type: ignore[index]
-        c.close()
+    pid = daemon.running_pid(paths)
+    if pid is not None:
         print(f"daemon already running (pid {pid}), socket {paths.socket}")
         return 0
-    except DaemonNotRunning:
-        pass
-    pid = start_daemon(paths, extra_args=["--scrollback", str(_config(args)["daemon.scrollback"])])
+    pid = daemon.start(paths, scrollback=_config(args)["daemon.scrollback"])
     print(f"daemon started (pid {pid}), socket {paths.socket}, log {paths.log}")
     return 0
 
@@ -42,16 +38,9 @@ def _config(args: argparse.Namespace):
 
 
 def _live_sessions(paths) -> list[str] | None:
-    from planeai.daemon.client import DaemonClient, DaemonNotRunning
+    from planeai.services import daemon
 
-    try:
-        c = DaemonClient(paths.socket)
-    except DaemonNotRunning:
-        return None
-    try:
-        return [s["name"] for s in c.request("list") if s["alive"]]  # type: ignore[union-attr]
-    finally:
-        c.close()
+    return daemon.live_sessions(paths)
 
 
 def _confirm_stop(paths, force: bool) -> None:
@@ -73,46 +62,40 @@ def _confirm_stop(paths, force: bool) -> None:
 
 
 def stop(args: argparse.Namespace) -> int:
-    from planeai.daemon.client import daemon_pid, stop_daemon
+    from planeai.services import daemon
 
     paths = _paths()
-    if daemon_pid(paths) is None and _live_sessions(paths) is None:
+    if daemon.pid_on_file(paths) is None and _live_sessions(paths) is None:
         print("daemon not running")
         return 0
     _confirm_stop(paths, args.force)
-    pid = stop_daemon(paths)
+    pid = daemon.stop(paths)
     print(f"daemon stopped (pid {pid})")
     return 0
 
 
 def restart(args: argparse.Namespace) -> int:
-    from planeai.daemon.client import daemon_pid, stop_daemon
+    from planeai.services import daemon
 
     paths = _paths()
-    if daemon_pid(paths) is not None or _live_sessions(paths) is not None:
+    if daemon.pid_on_file(paths) is not None or _live_sessions(paths) is not None:
         _confirm_stop(paths, args.force)
-        stop_daemon(paths)
+        daemon.stop(paths)
     return start(args)
 
 
 def status(args: argparse.Namespace) -> int:
     from planeai.cli.common import print_json, table
-    from planeai.daemon.client import DaemonClient, DaemonNotRunning
+    from planeai.services import daemon
 
     paths = _paths()
-    try:
-        c = DaemonClient(paths.socket)
-    except DaemonNotRunning:
+    st = daemon.status(paths)
+    if st is None:
         if getattr(args, "json", False):
             print_json({"running": False, "socket": str(paths.socket)})
         else:
             print(f"daemon not running (socket {paths.socket})")
         return 3
-    try:
-        st = c.request("status")
-    finally:
-        c.close()
-    assert isinstance(st, dict)
     if getattr(args, "json", False):
         print_json({"running": True, **st})
         return 0

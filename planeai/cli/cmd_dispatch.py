@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"stopped dispatching: {r.lost}", flush=True)
         if not r.leader:
             if not waiting_said:
-                print(f"another dispatcher holds the lease ({m.store.lease_holder('dispatch')});"
+                print(f"another dispatcher holds the lease ({d.leader()});"
                       " waiting", flush=True)
                 waiting_said = True
             return
@@ -61,31 +61,26 @@ def run(args: argparse.Namespace) -> int:
 
 
 def status(args: argparse.Namespace) -> int:
-    from planeai.services.dispatch import LEASE, Dispatcher
+    from planeai.services.dispatch import dispatch_status
 
     m = manager(args)
     try:
-        d = Dispatcher(m)
-        holder = m.store.lease_holder(LEASE)
-        running = [s for s in m.store.list_sessions() if s.autonomous and
-                   s.state.value in ("created", "running")]
-        queue = d.candidates()
-        if args.json:
-            print_json({"leader": holder, "max_sessions": d.cfg["max_sessions"],
-                        "running": [s.as_dict() for s in running],
-                        "queue": [t.key for t in queue]})
-            return 0
-        print(f"dispatcher: {holder or 'none running'}")
-        print(f"slots: {len(running)}/{d.cfg['max_sessions']} in use")
-        if running:
-            print(table([["SESSION", "TASK", "AGENT", "STATUS"]] +
-                        [[s.name, s.task_key or "-", s.agent, s.agent_status or "-"]
-                         for s in running]))
-        print("queue: " + (", ".join(f"{t.key} (P{t.priority})" for t in queue) or "empty"))
-        held = [t for t in m.store.list_tasks() if t.held]
-        if held:
-            print("held after failures (move to todo to retry): " +
-                  ", ".join(f"{t.key} ({t.last_failure})" for t in held))
-        return 0
+        st = dispatch_status(m)
     finally:
         m.close()
+    if args.json:
+        print_json({"leader": st.leader, "max_sessions": st.max_sessions,
+                    "running": [s.as_dict() for s in st.running],
+                    "queue": [t.key for t in st.queue]})
+        return 0
+    print(f"dispatcher: {st.leader or 'none running'}")
+    print(f"slots: {len(st.running)}/{st.max_sessions} in use")
+    if st.running:
+        print(table([["SESSION", "TASK", "AGENT", "STATUS"]] +
+                    [[s.name, s.task_key or "-", s.agent, s.agent_status or "-"]
+                     for s in st.running]))
+    print("queue: " + (", ".join(f"{t.key} (P{t.priority})" for t in st.queue) or "empty"))
+    if st.held:
+        print("held after failures (move to todo to retry): " +
+              ", ".join(f"{t.key} ({t.last_failure})" for t in st.held))
+    return 0

@@ -6,13 +6,12 @@ import argparse
 import json
 
 from planeai.cli.common import print_json, store
-from planeai.core import validate
+from planeai.services.board import event_log
 
 
 def run(args: argparse.Namespace) -> int:
-    key = validate.normalize_key(args.task) if args.task else None
     with store() as s:
-        events = s.events(after=args.after, task_key=key, limit=args.limit)
+        events = event_log(s, after=args.after, task_key=args.task, limit=args.limit)
     if args.json:
         print_json([e.as_dict() for e in events])
         return 0

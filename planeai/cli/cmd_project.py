@@ -57,7 +57,8 @@ def show(args: argparse.Namespace) -> int:
     print(f"{p.name} ({p.key_prefix})")
     print(f"  path:           {p.path}")
     print(f"  default branch: {p.default_branch or '-'}")
-    print(f"  tasks:          " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"))
+    tasks = ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"
+    print(f"  tasks:          {tasks}")
     return 0
 
 

@@ -31,9 +31,11 @@ def list(args: argparse.Namespace) -> int:  # noqa: A001
                      "default_variant": p.default_variant, "variants": sorted(p.variants),
                      "source": str(p.source)} for p in provs])
         return 0
+    from planeai.core.agents import agent_name
+
     rows = [["NAME", "CLI", "INSTALLED", "VARIANTS"]]
     for p in provs:
-        variants = ", ".join(f"{p.name}-{v}" + ("*" if v == p.default_variant else "")
+        variants = ", ".join(agent_name(p.name, v) + ("*" if v == p.default_variant else "")
                              for v in p.variants) or "-"
         rows.append([p.name, p.display_name, "yes" if p.resolve_binary() else "no", variants])
     print(table(rows))
@@ -57,7 +59,9 @@ def show(args: argparse.Namespace) -> int:
     print(f"  command:        {list_(p.command)}")
     print(f"  variant:        {v.name if v else '-'}  args {list_(v.args) if v else []}")
     print(f"  yolo flag:      {list_(p.yolo_flag)}")
-    print(f"  prompt_command: {p.prompt_command if isinstance(p.prompt_command, str) else list_(p.prompt_command)}")
+    prompt_command = (p.prompt_command if isinstance(p.prompt_command, str)
+                      else list_(p.prompt_command))
+    print(f"  prompt_command: {prompt_command}")
     print(f"  secrets:        {', '.join(p.secrets) or '-'}")
     print(f"  skills:         {p.skills_dir or p.instructions_file or '-'}")
     for name, var in p.variants.items():

@@ -48,14 +48,9 @@ def list(args: argparse.Namespace) -> int:  # noqa: A001
     m = manager(args)
     try:
         m.reconcile()
-        from planeai.core.models import SessionState
+        from planeai.services import board
 
-        states = None if args.all else [SessionState.CREATED, SessionState.RUNNING,
-                                        SessionState.EXITED]
-        rows_ = []
-        for s in m.store.list_sessions(states=states):
-            view = m.observe(s.id)
-            rows_.append(view)
+        rows_ = [m.observe(s.id) for s in board.sessions(m.store, archived=args.all)]
         if args.json:
             print_json([v.session.as_dict() | {"agent_status": v.status.value} for v in rows_])
             return 0
@@ -90,21 +85,9 @@ def send(args: argparse.Namespace) -> int:
         raise ValidationError("nothing to send: give TEXT or - for stdin")
 
     def go(m) -> int:
-        from planeai.core.mentions import find_mentions
-        from planeai.services.mentions import resolve
-        from planeai.skills import prompt_text
-
-        s = m.get(args.ref)
-        project = m.store.get_project_by_id(s.project_id)
-        body = text
         # @agent:skill mentions are checked; a named skill's instructions lead the prompt
-        resolved = [resolve(x, m.registry(project), m.skill_set(project))
-                    for x in find_mentions(text)]
-        picked = [r.skill for r in resolved if r.skill is not None]
-        if picked:
-            body = prompt_text(picked) + "\n\n" + text
-        m.send(s.id, body)
-        print(f"sent {len(body)} characters to {s.name}")
+        body = m.send_prompt(args.ref, text)
+        print(f"sent {len(body)} characters to {m.get(args.ref).name}")
         return 0
 
     return _with(args, go)

@@ -9,7 +9,7 @@ from planeai.cli.common import print_json, read_description, session_task_key, s
 from planeai.core.models import STATUS_ORDER, Task
 from planeai.errors import ValidationError
 from planeai.services import tasks as svc
-from planeai.services.context import resolve_project
+from planeai.services.context import load_config, resolve_project
 
 _MARK = {"todo": " ", "in_progress": ">", "in_review": "?", "done": "x"}
 
@@ -19,15 +19,13 @@ def add(args: argparse.Namespace) -> int:
     parent = args.parent
     if parent is None and not args.no_parent:
         parent = session_task_key()  # inside a session: a subtask of the session's task
+    defaults = svc.TaskDefaults.of(load_config(explicit=getattr(args, "config", None)))
     with store() as s:
         project = resolve_project(s, args.project)
-        priority = args.priority
-        if priority is None:
-            priority = 0
         task = svc.add_task(
-            s, project, args.title, description=description, priority=priority,
+            s, project, args.title, description=description, priority=args.priority,
             blocked_by=args.blocked_by, parent=parent, base_branch=args.base_branch,
-            provider=args.provider,
+            provider=args.provider, defaults=defaults,
         )
     if args.json:
         print_json(task.as_dict())
@@ -90,8 +88,8 @@ def list(args: argparse.Namespace) -> int:  # noqa: A001
 def show(args: argparse.Namespace) -> int:
     with store() as s:
         t = svc.get(s, args.key)
-        children = s.children(t.key)
-        events = s.events(task_key=t.key, limit=50)
+        children = svc.subtasks(s, t.key)
+        events = svc.history(s, t.key, limit=50)
     if args.json:
         print_json(t.as_dict() | {"subtasks": children,
                                   "events": [e.as_dict() for e in events]})
@@ -152,28 +150,23 @@ def move(args: argparse.Namespace) -> int:
 def _own_key(args: argparse.Namespace) -> str:
     key = args.key or session_task_key()
     if not key:
-        raise ValidationError("which task? give a KEY (outside a session PLANEAI_TASK_KEY is unset)")
+        raise ValidationError(
+            "which task? give a KEY (outside a session PLANEAI_TASK_KEY is unset)")
     return key
 
 
 def done(args: argparse.Namespace) -> int:
     key = _own_key(args)
-    if key == session_task_key():
-        # the agent reporting its own task: with subtasks still open, the task stays in
-        # progress and is finished when they are (no done -> in_progress flicker)
-        with store() as s:
-            from planeai.core import validate
-
-            key = validate.normalize_key(key)
-            open_ = [k for k in s.children(key) if s.get_task(k).status.value != "done"]
-            if open_:
-                t = s.get_task(key)
-                s.append_event("task.done_requested", project_id=t.project_id, task_key=key,
-                               session_id=os.environ.get("PLANEAI_SESSION_ID"),
-                               data={"open_subtasks": open_})
-                print(f"{key} stays in progress until its subtasks {', '.join(open_)} are done")
-                return 0
-    return _move(key, "done")
+    with store() as s:
+        # the agent reporting its own task: with subtasks still open, it stays in progress
+        report = svc.report_done(s, key, own_task=key == session_task_key(),
+                                 session_id=os.environ.get("PLANEAI_SESSION_ID") or None)
+    if report.waiting_for:
+        print(f"{report.task.key} stays in progress until its subtasks "
+              f"{', '.join(report.waiting_for)} are done")
+    else:
+        print(f"{report.task.key} -> {report.task.status.value}")
+    return 0
 
 
 def review(args: argparse.Namespace) -> int:

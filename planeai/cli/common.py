@@ -48,10 +48,9 @@ def failure_line(exc: BaseException) -> str | None:
     if sqlite3 is not None and isinstance(exc, sqlite3.Error):
         if isinstance(exc, (sqlite3.ProgrammingError, sqlite3.InterfaceError)):
             return None  # misuse of the API: ours to fix
-        from planeai.paths import locations
-        from planeai.store.repository import database_error
+        from planeai.services.context import database_failure_line
 
-        return str(database_error(locations().db_path, exc))
+        return database_failure_line(exc)
     if isinstance(exc, OSError):
         from planeai.paths import os_error_line
 
@@ -113,14 +112,16 @@ def manager(args: argparse.Namespace):
 
 
 def cli_backend(m, requested: str | None) -> str:
-    """The backend for sessions started from the CLI: not local, whose PTYs live inside the
-    process that starts them and would end with this command."""
+    """The backend for sessions started from the CLI: not one whose sessions live inside the
+    process that starts them (they would end with this command)."""
     from planeai.errors import BackendError
 
     kind = requested or m.config["defaults.backend"]
-    if kind == "local":
+    if m.runs_in_process(kind):
+        others = [name for name, _ in m.backend_choices() if not m.runs_in_process(name)]
+        hint = (f"pass --backend {others[0]} (or set defaults.backend = \"{others[0]}\"), or "
+                if others else "")
         raise BackendError(
-            "the local backend keeps sessions inside the planeai app, so this command's "
-            "sessions would end with it; pass --backend tmux (or set defaults.backend = "
-            "\"tmux\"), or start them from the app")
+            f"the {kind} backend keeps sessions inside the planeai app, so this command's "
+            f"sessions would end with it; {hint}start them from the app")
     return kind

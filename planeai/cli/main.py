@@ -35,6 +35,7 @@ def _description_args(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from planeai import __version__
+    from planeai.config import BACKEND_NAMES  # the backends registry's names
 
     parser = _Parser(prog="planeai",
                      description="Mission control for parallel AI coding agents. "
@@ -133,7 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
              "start an agent for a task in its own worktree and branch")
     p.add_argument("key", nargs="?", help="task key (omit for a scratch session in the repo)")
     p.add_argument("--provider", metavar="AGENT", help="claude, claude-opus, codex, shell, ...")
-    p.add_argument("--backend", choices=["local", "tmux", "daemon"])
+    p.add_argument("--backend", choices=BACKEND_NAMES)
     p.add_argument("--no-worktree", action="store_true", help="run in the repo itself")
     p.add_argument("--yolo", action="store_true", help="turn off the agent's permission prompts")
     p.add_argument("--prompt", metavar="TEXT", help="initial prompt")
@@ -198,7 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="@claude-opus @gemini-pro @claude:review ...")
     p.add_argument("--task", metavar="KEY", help="run for this task (default: a new task)")
     p.add_argument("--project", metavar="P")
-    p.add_argument("--backend", choices=["local", "tmux", "daemon"])
+    p.add_argument("--backend", choices=BACKEND_NAMES)
     p.add_argument("--yolo", action="store_true")
     p.add_argument("--json", action="store_true")
 
@@ -223,7 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="exit once no task is ready and no dispatched session runs")
     p.add_argument("--project", metavar="P", help="only this project's tasks")
     p.add_argument("--max-sessions", type=int, metavar="N", help="override dispatch.max_sessions")
-    p.add_argument("--backend", choices=["local", "tmux", "daemon"],
+    p.add_argument("--backend", choices=BACKEND_NAMES,
                    help="override dispatch.backend")
     p = _cmd(dsub, "status", "dispatch:status", "who dispatches, slots in use, the queue")
     p.add_argument("--json", action="store_true")

@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from planeai.core.agents import agent_name
+
 # @claude  @claude-opus  @claude:review  @claude-opus:review
 # The skill part is taken greedily up to whitespace so that hostile names (`../../etc`)
 # reach validation and are rejected, rather than being silently cut short.
@@ -28,7 +30,7 @@ class Mention:
 
     @property
     def agent(self) -> str:
-        return f"{self.provider}-{self.variant}" if self.variant else self.provider
+        return agent_name(self.provider, self.variant)
 
 
 def find_mentions(text: str) -> list[Mention]:

@@ -14,7 +14,7 @@ class Status(str, Enum):
 
     @classmethod
     def parse(cls, text: str) -> "Status":
-        from planeai.errors import ValidationError
+        from planeai.core.errors import ValidationError
 
         norm = text.strip().lower().replace("-", "_").replace(" ", "_")
         aliases = {"inprogress": "in_progress", "review": "in_review", "doing": "in_progress"}
@@ -149,11 +149,15 @@ class Session:
     exited_at: str | None
     outcome: str | None = None   # success / failure, set when a dispatched run completes
     skill: str | None = None
+    # its agent ran `planeai task done` while subtasks were open: finished once they are
+    done_requested: bool = False
 
     @property
     def agent(self) -> str:
         """What users type: claude-opus."""
-        return f"{self.provider}-{self.variant}" if self.variant else self.provider
+        from planeai.core.agents import agent_name
+
+        return agent_name(self.provider, self.variant)
 
     def as_dict(self) -> dict:
         return {
@@ -165,4 +169,5 @@ class Session:
             "autonomous": self.autonomous, "argv": self.argv, "created_at": self.created_at,
             "updated_at": self.updated_at, "exited_at": self.exited_at,
             "outcome": self.outcome, "skill": self.skill,
+            "done_requested": self.done_requested,
         }

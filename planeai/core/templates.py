@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from typing import Mapping, Sequence
 
-from planeai.errors import ProviderError
+from planeai.core.errors import ProviderError
 
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([a-z_]+(?:\.[a-z_]+)?)\}")
 
@@ -42,7 +42,8 @@ def check_template(text: str, allowed: frozenset[str], where: str) -> None:
     # braces that are neither placeholders nor doubled are a typo worth catching early
     stripped = _PLACEHOLDER.sub("", text)
     if "{" in stripped or "}" in stripped:
-        raise ProviderError(f"{where}: stray brace in {text!r} (write {{{{ or }}}} for a literal one)")
+        raise ProviderError(
+            f"{where}: stray brace in {text!r} (write {{{{ or }}}} for a literal one)")
 
 
 def fill(text: str, values: Mapping[str, str | None]) -> str:

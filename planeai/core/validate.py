@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from planeai.errors import ValidationError
+from planeai.core.errors import ValidationError
 
 TITLE_MAX = 300
 DESCRIPTION_MAX = 4 * 1024 * 1024  # a pasted spec or log can be long; prompts go by file
@@ -72,7 +72,8 @@ def name(text: str, what: str = "name") -> str:
         raise ValidationError(f"{what} contains {_char(m.group())}, an invisible or control "
                               f"character; one line of visible text is accepted")
     if len(t) > NAME_MAX:
-        raise ValidationError(f"{what} {t!r} is not accepted: one line, at most {NAME_MAX} characters")
+        raise ValidationError(
+            f"{what} {t!r} is not accepted: one line, at most {NAME_MAX} characters")
     return t
 
 

@@ -21,6 +21,17 @@ def open_store(locs: Locations | None = None) -> Store:
     return Store.open(locs.db_path)
 
 
+def load_config(locs: Locations | None = None, *, explicit: str | None = None,
+                cwd: Path | str = "."):
+    """The layered config the CLI uses: user file, the current repo's .planeai/config.toml,
+    then --config / PLANEAI_CONFIG. Cheap enough for ``planeai task add`` (~10 ms)."""
+    from planeai import config
+
+    locs = locs or locations()
+    return config.load(user_file=locs.config_file, project_dir=repo_root_of(cwd),
+                       explicit=explicit)
+
+
 def repo_root_of(path: Path | str) -> Path | None:
     """The main repository's top level for ``path``, also from inside a linked worktree."""
     p = Path(path).absolute()
@@ -88,3 +99,10 @@ def resolve_project(
             "no project here: run inside a registered repo, pass --project, "
             "or register one with `planeai project add PATH`")
     return project
+
+
+def database_failure_line(exc: BaseException) -> str:
+    """One line for a database error that reached a front end (damaged, full, locked...)."""
+    from planeai.store.repository import database_error
+
+    return str(database_error(locations().db_path, exc))

@@ -22,12 +22,15 @@ A task is never dispatched twice:
   is known to have run it (re-adopted, or judged by its exit status).
 A tick that fails (a locked database, a backend hiccup) is recorded as ``dispatch.error``; the
 loop backs off and goes on.
+
+Longer than most modules on purpose: the lease, judging runs and dispatching share one term's
+state (its generation, the sessions seen working, idle timers), kept on one object. Which
+agent runs a task is planeai.services.agent_choice.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import secrets
 import socket
 import threading
@@ -36,13 +39,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
+from planeai.core import events as ev
 from planeai.core.models import Project, Session, SessionState, Status, Task
 from planeai.core.status import AgentStatus
 from planeai.errors import PlaneaiError
+from planeai.services.agent_choice import AgentChooser
 from planeai.services.hooks import HookRunner
 from planeai.services.notify import Notifier
 from planeai.services.sessions import LIVE_STATES, SessionManager
-from planeai.services.tasks import ready_queue
+from planeai.services.tasks import open_subtasks, ready_queue
 from planeai.store.repository import LeaseLost, LiveSessionExists, Store
 
 LEASE = "dispatch"
@@ -85,6 +90,25 @@ def _holder_dead(holder: str) -> bool:
     return False
 
 
+@dataclass
+class DispatchStatus:
+    """What ``planeai dispatch status`` (and the app) show about auto-dispatch."""
+    leader: str | None            # the holder of the dispatch lease, if one is live
+    max_sessions: int
+    running: list[Session]        # live dispatched sessions
+    queue: list[Task]             # ready tasks in dispatch order
+    held: list[Task]              # held after too many failures: not ready until moved
+
+
+def dispatch_status(manager: SessionManager) -> DispatchStatus:
+    d = Dispatcher(manager)
+    store = manager.store
+    return DispatchStatus(
+        leader=d.leader(), max_sessions=int(d.cfg["max_sessions"]),
+        running=d._dispatched_live(everywhere=True), queue=d.candidates(),
+        held=[t for t in store.list_tasks() if t.held])
+
+
 class Dispatcher:
     def __init__(self, manager: SessionManager, *, project: Project | None = None,
                  holder: str | None = None, notifier: Notifier | None = None) -> None:
@@ -98,8 +122,7 @@ class Dispatcher:
         self._worked: set[str] = set()       # sessions seen busy at least once
         self._idle_since: dict[str, float] = {}
         self._stale: set[str] = set()
-        self._rules = [dict(r, _re=re.compile(r["title"]) if "title" in r else None)
-                       for r in self.cfg["rules"]]
+        self.chooser = AgentChooser(manager, self.cfg["rules"])
         self.generation: int | None = None   # the lease generation this one leads with
         self._beat: threading.Thread | None = None
         self._beat_stop = threading.Event()
@@ -124,6 +147,10 @@ class Dispatcher:
             self.generation = gen
         self._start_heartbeat()
         return True
+
+    def leader(self) -> str | None:
+        """Who holds the dispatch lease now (this one or another), or None."""
+        return self.store.lease_holder(LEASE)
 
     def release(self) -> None:
         # what this term learned stays: re-taken by this holder, its generation is unchanged
@@ -237,7 +264,7 @@ class Dispatcher:
             if task is None:  # deleted under the agent: nothing to report to
                 self._stop_session(s)
                 continue
-            if task.status in (Status.DONE, Status.IN_REVIEW) or self._done_requested(s):
+            if task.status in (Status.DONE, Status.IN_REVIEW) or s.done_requested:
                 # the agent reported completion itself (planeai task done / review)
                 self._complete(s, task, result, reported=True)
                 continue
@@ -245,7 +272,7 @@ class Dispatcher:
                 # its start was interrupted before the agent ran (its claim is aborted, so it
                 # never will): no failure of the task; queue it again
                 with self._fenced():
-                    self.store.update_session(s.id, outcome="aborted", event="dispatch.aborted",
+                    self.store.update_session(s.id, outcome="aborted", event=ev.DISPATCH_ABORTED,
                                               event_data={"reason": "start interrupted"})
                     if self.store.get_task(task.key).status is Status.IN_PROGRESS:
                         self.store.set_status(task.key, Status.TODO, reason="start interrupted")
@@ -273,7 +300,7 @@ class Dispatcher:
                         self._stale.add(s.id)
                         with self._fenced():
                             self.store.append_event(
-                                "dispatch.stale", project_id=s.project_id, task_key=s.task_key,
+                                ev.DISPATCH_STALE, project_id=s.project_id, task_key=s.task_key,
                                 session_id=s.id, data={"silent_seconds": round(since)})
                 else:
                     self._stale.discard(s.id)
@@ -283,14 +310,8 @@ class Dispatcher:
                 if limit > 0 and s.id in self._worked and now - self._idle_since[s.id] >= limit:
                     self._complete(s, task, result, reported=False, idle=True)
 
-    def _done_requested(self, s: Session) -> bool:
-        """`planeai task done` from inside this session while subtasks were open."""
-        return any(e.kind == "task.done_requested" and e.session_id == s.id
-                   for e in self.store.events(task_key=s.task_key, limit=10_000))
-
     def _open_subtasks(self, key: str) -> list[str]:
-        return [k for k in self.store.children(key)
-                if self.store.get_task(k).status is not Status.DONE]
+        return open_subtasks(self.store, key)
 
     def _complete(self, s: Session, task: Task, result: TickResult, *, reported: bool,
                   idle: bool = False) -> None:
@@ -306,13 +327,13 @@ class Dispatcher:
                 if task.status is not Status.IN_PROGRESS:
                     self.store.set_status(task.key, Status.IN_PROGRESS,
                                           reason="waiting for subtasks " + ", ".join(waiting))
-                self.store.append_event("dispatch.waiting", project_id=s.project_id,
+                self.store.append_event(ev.DISPATCH_WAITING, project_id=s.project_id,
                                         task_key=task.key, session_id=s.id,
                                         data={"subtasks": waiting, "how": how})
             else:
                 if task.status not in (Status.DONE, Status.IN_REVIEW):
                     self.store.set_status(task.key, target, reason=f"session {s.name} finished")
-                self.store.append_event("dispatch.completed", project_id=s.project_id,
+                self.store.append_event(ev.DISPATCH_COMPLETED, project_id=s.project_id,
                                         task_key=task.key, session_id=s.id,
                                         data={"how": how, "exit_code": s.exit_code})
         if not waiting:
@@ -321,7 +342,7 @@ class Dispatcher:
 
     def _finish_parents(self, result: TickResult) -> None:
         """Tasks whose own run succeeded and that waited for subtasks: done once those are."""
-        for key in self.store.task_keys_with_event("dispatch.waiting"):
+        for key in self.store.task_keys_with_event(ev.DISPATCH_WAITING):
             task = self._task(key)
             if task is None or task.status is not Status.IN_PROGRESS:
                 continue
@@ -334,7 +355,7 @@ class Dispatcher:
             with self._fenced():
                 self.store.set_status(key, Status(self.cfg["on_success"]),
                                       reason="its subtasks are done")
-                self.store.append_event("dispatch.completed", project_id=task.project_id,
+                self.store.append_event(ev.DISPATCH_COMPLETED, project_id=task.project_id,
                                         task_key=key, data={"how": "subtasks"})
             result.completed.append(key)
 
@@ -352,7 +373,7 @@ class Dispatcher:
         with self._fenced():
             self.store.update_session(s.id, outcome="failure")
             self.store.record_failure(task.key, reason, hold=hold)
-            self.store.append_event("dispatch.failed", project_id=s.project_id, task_key=task.key,
+            self.store.append_event(ev.DISPATCH_FAILED, project_id=s.project_id, task_key=task.key,
                                     session_id=s.id, data={"reason": reason, "held": hold,
                                                            "exit_code": s.exit_code})
         result.failed.append(task.key)
@@ -372,53 +393,6 @@ class Dispatcher:
             return None
 
     # ------------------------------------------------------------------ dispatch
-    def choose(self, task: Task, project: Project) -> tuple[str, str | None]:
-        """(agent, skill) for a task: its provider field, else an @mention in its title or
-        description (`@gemini-flash`, `@claude:review`, or a bare skill `@review` whose
-        default_provider applies), else the dispatch rules, else the default."""
-        from planeai.core.mentions import find_mentions
-
-        skill = None
-        registry = self.m.registry(project)
-        skills = self.m.skill_set(project)
-        mentioned = None
-        for mention in find_mentions(f"{task.title}\n{task.description}"):
-            if mention.provider in registry.providers:
-                try:
-                    registry.resolve(mention.agent)
-                except PlaneaiError:
-                    continue
-                if mention.skill and mention.skill in skills.skills:
-                    skill = mention.skill
-                mentioned = mention.agent
-                break
-            if mention.variant is None and mention.skill is None and \
-                    mention.provider in skills.skills:
-                skill = mention.provider
-                break
-        if task.provider:
-            return task.provider, skill
-        if mentioned:
-            return mentioned, skill
-        if skill and skills.skills[skill].default_provider:
-            return skills.skills[skill].default_provider, skill
-        return self.choose_agent(task, project), skill
-
-    def choose_agent(self, task: Task, project: Project) -> str:
-        if task.provider:
-            return task.provider
-        for rule in self._rules:
-            if "project" in rule and rule["project"] not in (project.name, project.key_prefix):
-                continue
-            if "min_priority" in rule and task.priority < rule["min_priority"]:
-                continue
-            if rule["_re"] is not None and not rule["_re"].search(task.title):
-                continue
-            if "parent" in rule and task.parent_key != rule["parent"].upper():
-                continue
-            return rule["provider"]
-        return self.m.registry(project).default(self.m.config["defaults.provider"])
-
     def candidates(self) -> list[Task]:
         projects = [self.project] if self.project else self.store.list_projects()
         tasks = self.store.list_tasks(project_ids=[p.id for p in projects],
@@ -448,15 +422,15 @@ class Dispatcher:
             if free <= 0:
                 break
             project = self.store.get_project_by_id(task.project_id)
-            if project.name in project_max and per_project.get(project.name, 0) >= project_max[project.name]:
+            if per_project.get(project.name, 0) >= project_max.get(project.name, float("inf")):
                 continue
             try:
-                agent, skill = self.choose(task, project)
+                agent, skill = self.chooser.choose(task, project)
                 provider, _ = self.m.resolve_agent(agent, project, task)
             except PlaneaiError as e:
                 self._start_failed(task, str(e))
                 continue
-            if provider.name in provider_max and per_provider.get(provider.name, 0) >= provider_max[provider.name]:
+            if per_provider.get(provider.name, 0) >= provider_max.get(provider.name, float("inf")):
                 continue
             try:
                 self.m.start(task_key=task.key, agent=agent, backend=backend,
@@ -478,7 +452,7 @@ class Dispatcher:
         """The dispatch event, written in the transaction that reserves the session: one
         per session, never one for a start that a fence or a concurrent start refused."""
         def record(session: Session) -> None:
-            self.store.append_event("dispatch.dispatched", project_id=task.project_id,
+            self.store.append_event(ev.DISPATCH_DISPATCHED, project_id=task.project_id,
                                     task_key=task.key, session_id=session.id,
                                     data={"agent": agent, "skill": skill,
                                           "priority": task.priority})
@@ -488,7 +462,7 @@ class Dispatcher:
         hold = task.failures + 1 > int(self.cfg["max_retries"])
         with self._fenced():
             self.store.record_failure(task.key, f"could not start: {reason}", hold=hold)
-            self.store.append_event("dispatch.failed", project_id=task.project_id,
+            self.store.append_event(ev.DISPATCH_FAILED, project_id=task.project_id,
                                     task_key=task.key, data={"reason": reason, "held": hold})
 
     # ------------------------------------------------------------------ notify
@@ -560,7 +534,7 @@ class Dispatcher:
 
     def _record_error(self, e: Exception) -> None:
         try:
-            self.store.append_event("dispatch.error", data={"error": f"{type(e).__name__}: {e}",
+            self.store.append_event(ev.DISPATCH_ERROR, data={"error": f"{type(e).__name__}: {e}",
                                                             "holder": self.holder})
         except Exception:  # noqa: BLE001 - the store may be what fails
             pass

@@ -1,4 +1,5 @@
-"""Lifecycle hooks: the user's shell commands, run at transitions read from the event log.
+"""Lifecycle hooks: the user's shell commands, run at transitions read from the event log
+(which event fires which hook: planeai.core.events.hook_name).
 
 Event values (task title, branch, ...) are passed only in the environment, never spliced into
 the command, so a hostile task title cannot inject anything. A hook that fails or hangs is
@@ -14,26 +15,12 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from planeai.core import events as ev
+from planeai.core.events import hook_name
 from planeai.core.models import Event
 from planeai.store.repository import Store
 
 OUTPUT_LIMIT = 4000
-
-
-def hook_name(e: Event) -> str | None:
-    """Which hook an event fires, if any."""
-    if e.kind == "task.moved":
-        return "task_moved"
-    if e.kind == "dispatch.dispatched":
-        return "task_dispatched"
-    if e.kind == "session.started":
-        return "session_started"
-    if e.kind == "session.status":
-        to = e.data.get("to")
-        return to if to in ("busy", "idle", "needs_input") else None
-    if e.kind in ("dispatch.completed", "dispatch.failed", "dispatch.stale"):
-        return e.kind.split(".", 1)[1]
-    return None
 
 
 @dataclass
@@ -56,7 +43,7 @@ def event_env(store: Store, e: Event, name: str) -> tuple[dict[str, str], str | 
                         "PLANEAI_PROJECT": t.project_name})
         except Exception:  # deleted since: the key is still worth passing
             pass
-    if e.kind == "task.moved":
+    if e.kind == ev.TASK_MOVED:
         env["PLANEAI_TASK_STATUS"] = str(e.data.get("to", ""))
         env["PLANEAI_FROM_STATUS"] = str(e.data.get("from", ""))
     if e.session_id:
@@ -167,7 +154,7 @@ class HookRunner:
                         runner.run_pending()
                 except Exception as e:  # report, never die: hooks are the user's code
                     try:
-                        own.append_event("hook.failed", data={"error": f"{type(e).__name__}: {e}"})
+                        own.append_event(ev.HOOK_FAILED, data={"error": f"{type(e).__name__}: {e}"})
                     except Exception:
                         pass
                 if not self._wake.is_set():
@@ -193,7 +180,7 @@ class HookRunner:
                 env, cwd = event_env(self.store, e, name)
                 r = run_command(cmd, env, cwd, float(self.config.get("timeout", 60)))
                 results.append(r)
-                kind = "hook.ran" if r.exit_code == 0 else "hook.failed"
+                kind = ev.HOOK_RAN if r.exit_code == 0 else ev.HOOK_FAILED
                 self.store.append_event(kind, task_key=e.task_key, session_id=e.session_id,
                                         data={"hook": name, "command": cmd, "event_id": e.id,
                                               "exit_code": r.exit_code,

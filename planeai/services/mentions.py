@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from planeai.core.agents import agent_name
 from planeai.core.mentions import Mention, find_mentions
 from planeai.errors import ValidationError
 from planeai.providers import Provider, Registry, Variant
@@ -19,7 +20,7 @@ class Resolved:
 
     @property
     def agent(self) -> str:
-        return f"{self.provider.name}-{self.variant.name}" if self.variant else self.provider.name
+        return agent_name(self.provider.name, self.variant.name if self.variant else None)
 
 
 def resolve(m: Mention, registry: Registry, skills: SkillSet) -> Resolved:

@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 
+from planeai.core.events import notification_for
 from planeai.core.models import Event
 
 TITLES = {
@@ -20,15 +21,6 @@ TITLES = {
     "idle": "{task} is idle",
     "busy": "{task} is working",
 }
-
-
-def notification_for(e: Event) -> str | None:
-    """The notify event name for a log event, if it is one."""
-    if e.kind == "session.status":
-        return e.data.get("to")
-    if e.kind in ("dispatch.completed", "dispatch.failed", "dispatch.stale"):
-        return e.kind.split(".", 1)[1]
-    return None
 
 
 def message(name: str, e: Event) -> str:

@@ -47,7 +47,8 @@ def add_project(store: Store, path: str | Path, *, name: str | None = None,
     real = canonical(root)
     existing = store.project_by_path(real)
     if existing is not None:
-        if existing.archived and name in (None, existing.name) and key in (None, existing.key_prefix):
+        if (existing.archived and name in (None, existing.name)
+                and key in (None, existing.key_prefix)):
             return store.restore_project(existing), True
         raise ConflictError(f"{real} is already registered as project {existing.name!r}")
     name = validate.name(name or Path(real).name, "project name")

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from planeai.backends import registry as backend_registry
 from planeai.backends.base import Backend, Snapshot, SpawnSpec
 from planeai.config import Config
 from planeai.core.models import Project, Session, SessionState, Status, Task
@@ -70,27 +71,23 @@ class SessionManager:
             return b
 
     def _make_backend(self, kind: str) -> Backend:
-        if kind == "local":
-            from planeai.backends.local import LocalBackend
+        return backend_registry.open_backend(kind, self.config, self.locs, self.env)
 
-            b = LocalBackend()
-        elif kind == "tmux":
-            from planeai.backends.tmux import TmuxBackend
+    @staticmethod
+    def backend_choices() -> list[tuple[str, str]]:
+        """(name, description) of every backend that can run here, for a front end to offer."""
+        return [(b.name, b.description) for b in backend_registry.available()]
 
-            if not shutil.which("tmux"):
-                raise BackendError("tmux is not installed (apt-get install tmux), "
-                                   "or use --backend local")
-            b = TmuxBackend(self.config["tmux.socket"], env=self.env,
-                            runtime_dir=self.locs.runtime_dir)
-        elif kind == "daemon":
-            from planeai.backends.daemon import DaemonBackend
+    @staticmethod
+    def runs_in_process(kind: str) -> bool:
+        """True when ``kind``'s sessions end with the process that starts them (without
+        opening it). Raises BackendError for an unknown backend."""
+        return bool(backend_registry.entry(kind).load().in_process)
 
-            b = DaemonBackend(self.locs, env=self.env,
-                              detach_key=self.config["daemon.detach_key"],
-                              scrollback=self.config["daemon.scrollback"])
-        else:
-            raise BackendError(f"unknown backend {kind!r}; accepted: local, tmux, daemon")
-        return b
+    def in_process_sessions(self) -> list[str]:
+        """Live sessions that end when this process does (those of the backends it opened)."""
+        return [i.name for b in list(self._backends.values()) if b.in_process
+                for i in b.list() if i.alive]
 
     def close(self) -> None:
         for b in self._backends.values():
@@ -157,7 +154,8 @@ class SessionManager:
         else:
             env.pop("PLANEAI_TASK_KEY", None)
         if yolo and os.geteuid() == 0:
-            env.setdefault("IS_SANDBOX", "1")  # Claude Code refuses skip-permissions as root without it
+            # Claude Code refuses skip-permissions as root without it
+            env.setdefault("IS_SANDBOX", "1")
         env.setdefault("TERM", "xterm-256color")
         for var in ("TMUX", "TMUX_PANE"):
             env.pop(var, None)
@@ -480,6 +478,23 @@ class SessionManager:
         self.store.append_event("session.prompt", project_id=s.project_id, task_key=s.task_key,
                                 session_id=s.id, data={"chars": len(text)})
 
+    def send_prompt(self, ref: str, text: str) -> str:
+        """Send a person's prompt: its ``@agent:skill`` mentions are checked against this
+        project's agents and skills (ValidationError names a bad one), and the named skills'
+        instructions lead the text. Returns what was sent; raises as ``send`` does."""
+        from planeai.core.mentions import find_mentions
+        from planeai.services.mentions import resolve
+        from planeai.skills import prompt_text
+
+        s = self.get(ref)
+        project = self.store.get_project_by_id(s.project_id)
+        resolved = [resolve(m, self.registry(project), self.skill_set(project))
+                    for m in find_mentions(text)]
+        picked = [r.skill for r in resolved if r.skill is not None]
+        body = prompt_text(picked) + "\n\n" + text if picked else text
+        self.send(s.id, body)
+        return body
+
     def _wait_for_first_output(self, s: Session, timeout: float = 15.0) -> None:
         """Text typed before the agent has drawn anything can be eaten by its start-up
         (terminal mode switches, readline init), so wait until its screen is not blank."""
@@ -517,7 +532,8 @@ class SessionManager:
             seconds_since_output=snap.seconds_since_output,
             seconds_since_start=snap.extra.get("seconds_since_start")), provider.status)
         if not snap.alive:
-            s = self._mark_exited(s, snap.exit_code, "session.exited", {"exit_code": snap.exit_code})
+            s = self._mark_exited(s, snap.exit_code, "session.exited",
+                                  {"exit_code": snap.exit_code})
         elif s.agent_status != status.value:
             s = self.store.set_agent_status(s.id, status.value) or self.store.get_session(s.id)
         return SessionView(s, status, snap)
@@ -575,7 +591,7 @@ class SessionManager:
                                       {"exit_code": info.exit_code})
                 return SessionView(s, AgentStatus.EXITED, None)
             return SessionView(s, _recorded_status(s), None)
-        if s.backend == "local" and s.pid and _pid_alive(s.pid):
+        if be.in_process and s.pid and _pid_alive(s.pid):
             return SessionView(s, _recorded_status(s), None)  # another planeai process runs it
         s = self._lost(s, f"{s.backend} has no session {s.name}")
         return SessionView(s, AgentStatus.EXITED, None)
@@ -743,48 +759,25 @@ class SessionManager:
         for s in live:
             by_backend.setdefault(s.backend, []).append(s)
         for kind, sessions in by_backend.items():
-            if kind == "tmux":
-                from planeai.backends.tmux import TmuxBackend
-
-                be = self.backend(kind)
-                assert isinstance(be, TmuxBackend)
-                if be.server_running():
-                    try:
-                        running = {i.name: i for i in be.list()}
-                    except BackendError:
-                        continue  # could not ask tmux this time: judge nothing, try again later
-                else:
-                    running = {}
-                for s in sessions:
-                    info = running.get(s.name)
-                    if info is None:
-                        changed.append(self._lost(s, "tmux session gone"))
-                    elif not info.alive:
-                        changed.append(self._mark_exited(
-                            s, info.exit_code, "session.exited", {"exit_code": info.exit_code}))
-            elif kind == "daemon":
-                from planeai.backends.daemon import DaemonBackend
-
-                be = self.backend(kind)
-                assert isinstance(be, DaemonBackend)
-                known = be.known() or {}  # never starts a daemon just to find it empty
-                for s in sessions:
-                    info = known.get(s.name)
-                    if info is None:
-                        changed.append(self._lost(
-                            s, "the planeai daemon that ran it has stopped"))
-                    elif not info.alive:
-                        changed.append(self._mark_exited(
-                            s, info.exit_code, "session.exited", {"exit_code": info.exit_code}))
-            elif kind == "local":
-                be = self._backends.get("local")
-                for s in sessions:
-                    mine = be is not None and be.info(s.name) is not None  # type: ignore[union-attr]
-                    if mine:
-                        continue
-                    if s.pid and _pid_alive(s.pid):
+            if kind not in backend_registry.NAMES:
+                continue  # a backend this version does not have: nothing to ask
+            # Opening may raise (tmux uninstalled): the pass fails visibly, judging nothing.
+            # An in-process backend this process never opened is opened empty and so says
+            # none of its sessions is here (costs one idle thread).
+            be = self.backend(kind)
+            try:
+                running = be.survey()
+            except BackendError:
+                continue  # could not ask this time: judge nothing, try again later
+            for s in sessions:
+                info = running.get(s.name)
+                if info is None:
+                    if be.in_process and s.pid and _pid_alive(s.pid):
                         continue  # owned by another planeai process that is still running
-                    changed.append(self._lost(s, "the planeai process that ran it has ended"))
+                    changed.append(self._lost(s, be.lost_reason))
+                elif not info.alive:
+                    changed.append(self._mark_exited(
+                        s, info.exit_code, "session.exited", {"exit_code": info.exit_code}))
         return changed
 
 

@@ -1,13 +1,46 @@
-"""Task operations shared by the CLI, the TUI, sync and the dispatcher."""
+"""Task operations shared by the CLI, the TUI, sync and the dispatcher: every rule about
+tasks (defaults, validation, reporting done, blockers) lives here, so both front ends get it.
+
+Imported by ``planeai task add`` on every call: keep it light (no config parsing here; the
+caller passes the ``TaskDefaults`` of its config).
+"""
 
 from __future__ import annotations
 
-from typing import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from planeai.core import validate
+from planeai.core.agents import is_agent_name
 from planeai.core.models import Project, Status, Task
 from planeai.errors import ValidationError
 from planeai.store.repository import Store
+
+if TYPE_CHECKING:
+    from planeai.config import Config
+
+
+@dataclass(frozen=True)
+class TaskDefaults:
+    """The ``defaults.*`` settings that apply to a new task. The other ``defaults`` keys
+    (provider, backend) are chosen when a session starts, not stored on the task: a task
+    without a provider follows the dispatch rules."""
+
+    priority: int = 0
+
+    # which defaults.* keys this class carries; the rest are named in SESSION_DEFAULTS
+    KEYS = ("priority",)
+
+    @classmethod
+    def of(cls, config: "Config | Mapping[str, Mapping[str, Any]]") -> "TaskDefaults":
+        """The task defaults of a loaded config (or its ``data`` mapping)."""
+        data = config.data if hasattr(config, "data") else config
+        section = data.get("defaults", {})
+        return cls(priority=int(section.get("priority", 0)))
+
+
+# defaults.* keys that apply when a session starts (planeai.services.sessions), not to tasks
+SESSION_DEFAULTS = ("provider", "backend")
 
 
 def _keys(keys: Sequence[str]) -> list[str]:
@@ -27,9 +60,7 @@ def _provider(name: str | None) -> str | None:
     name = name.strip()
     if not name:
         return None
-    import re
-
-    if not re.fullmatch(r"[a-z0-9][a-z0-9_]*(-[a-z0-9][a-z0-9_]*)?", name):
+    if not is_agent_name(name):
         raise ValidationError(
             f"provider {name!r} is not accepted; expected NAME or NAME-VARIANT like claude-opus")
     return name
@@ -56,12 +87,16 @@ def add_task(
     title: str,
     *,
     description: str = "",
-    priority: int = 0,
+    priority: int | None = None,
     blocked_by: Sequence[str] = (),
     parent: str | None = None,
     base_branch: str | None = None,
     provider: str | None = None,
+    defaults: TaskDefaults = TaskDefaults(),
 ) -> Task:
+    """A new task; what the caller leaves out (``priority=None``) comes from ``defaults``."""
+    if priority is None:
+        priority = defaults.priority
     return store.add_task(
         project,
         title=validate.title(title),
@@ -85,7 +120,10 @@ def edit_task(
     clear_parent: bool = False,
     base_branch: str | None = None,
     provider: str | None = None,
+    blocked_by: Sequence[str] | None = None,
 ) -> Task:
+    """Change the given fields; ``blocked_by`` (when given) replaces the blockers. All of it
+    is one transaction: a refused part (a cycle, an unknown key) changes nothing."""
     fields: dict = {}
     if title is not None:
         fields["title"] = validate.title(title)
@@ -101,7 +139,12 @@ def edit_task(
         fields["base_branch"] = _branch(base_branch)
     if provider is not None:
         fields["provider"] = _provider(provider)
-    return store.update_task(validate.normalize_key(key), **fields)
+    key = validate.normalize_key(key)
+    with store.write():
+        task = store.update_task(key, **fields)
+        if blocked_by is not None:
+            task = replace_blockers(store, key, blocked_by)
+    return task
 
 
 def move(store: Store, key: str, status: str | Status, *, reason: str | None = None) -> Task:
@@ -115,6 +158,62 @@ def block(store: Store, key: str, by: Sequence[str]) -> Task:
 
 def unblock(store: Store, key: str, by: Sequence[str] | None) -> Task:
     return store.remove_blockers(validate.normalize_key(key), _keys(by) if by else None)
+
+
+def replace_blockers(store: Store, key: str, by: Sequence[str]) -> Task:
+    """Make ``by`` the task's blockers: the new ones are added (checked for cycles), the
+    ones no longer named removed, in one transaction."""
+    key = validate.normalize_key(key)
+    new = _keys(by)
+    with store.write():
+        task = store.get_task(key)
+        old = set(task.blocked_by)
+        added = [k for k in new if k not in old]
+        removed = sorted(old - set(new))
+        if added:
+            task = store.add_blockers(key, sorted(added))
+        if removed:
+            task = store.remove_blockers(key, removed)
+    return task
+
+
+@dataclass(frozen=True)
+class DoneReport:
+    task: Task
+    # subtasks still open: the task stays in progress and finishes when they are done
+    waiting_for: list[str]
+
+
+def report_done(store: Store, key: str, *, session_id: str | None = None,
+                own_task: bool = False) -> DoneReport:
+    """``planeai task done``. An agent reporting its own task (``own_task``) while subtasks
+    are open leaves it in progress (no done -> in_progress flicker) and records the request
+    on its session, which the dispatcher finishes once the subtasks are done; anything else
+    moves the task to done."""
+    key = validate.normalize_key(key)
+    if own_task:
+        with store.write():
+            open_ = open_subtasks(store, key)
+            if open_:
+                store.request_done(key, session_id=session_id, open_subtasks=open_)
+                return DoneReport(store.get_task(key), open_)
+    return DoneReport(move(store, key, Status.DONE), [])
+
+
+def open_subtasks(store: Store, key: str) -> list[str]:
+    """The keys of ``key``'s subtasks that are not done."""
+    return [t.key for t in store.list_tasks(parent_key=validate.normalize_key(key),
+                                            include_archived_projects=True)
+            if t.status is not Status.DONE]
+
+
+def subtasks(store: Store, key: str) -> list[str]:
+    return store.children(validate.normalize_key(key))
+
+
+def history(store: Store, key: str, *, limit: int = 50) -> list:
+    """The task's events, oldest first, at most ``limit``."""
+    return store.events(task_key=validate.normalize_key(key), limit=limit)
 
 
 def get(store: Store, key: str) -> Task:

@@ -21,6 +21,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator, Sequence
 
+from planeai.core import events as ev
+from planeai.core.graph import check_blocker, check_parent
 from planeai.core.models import Event, Project, Session, SessionState, Status, Task
 from planeai.errors import ConflictError, NotFoundError, PlaneaiError, ValidationError
 from planeai.store.schema import MIGRATIONS, SCHEMA_VERSION
@@ -306,8 +308,10 @@ class Store:
                     f"SELECT name, archived FROM projects WHERE {col} = ?", (value,)
                 ).fetchone()
                 if row:
-                    note = " (removed; `planeai project add` its path to restore it)" if row[1] else ""
-                    raise ConflictError(f"project {what} {value!r} is taken by project {row[0]!r}{note}")
+                    note = (" (removed; `planeai project add` its path to restore it)"
+                            if row[1] else "")
+                    raise ConflictError(
+                        f"project {what} {value!r} is taken by project {row[0]!r}{note}")
             cur = c.execute(
                 "INSERT INTO projects (name, key_prefix, path, default_branch, created_at)"
                 " VALUES (?, ?, ?, ?, ?)",
@@ -315,14 +319,14 @@ class Store:
             )
             c.execute("INSERT OR IGNORE INTO key_counters (prefix, last_number) VALUES (?, 0)",
                       (key_prefix,))
-            self.append_event("project.added", project_id=cur.lastrowid,
+            self.append_event(ev.PROJECT_ADDED, project_id=cur.lastrowid,
                               data={"name": name, "key": key_prefix, "path": path})
             return self.get_project_by_id(cur.lastrowid)
 
     def restore_project(self, project: Project) -> Project:
         with self.write() as c:
             c.execute("UPDATE projects SET archived = 0 WHERE id = ?", (project.id,))
-            self.append_event("project.restored", project_id=project.id)
+            self.append_event(ev.PROJECT_RESTORED, project_id=project.id)
         return self.get_project_by_id(project.id)
 
     def get_project_by_id(self, pid: int) -> Project:
@@ -358,10 +362,11 @@ class Store:
                 n = c.execute("SELECT COUNT(*) FROM tasks WHERE project_id = ?",
                               (project.id,)).fetchone()[0]
                 c.execute("DELETE FROM projects WHERE id = ?", (project.id,))
-                self.append_event("project.purged", data={"name": project.name, "tasks": n})
+                self.append_event(ev.PROJECT_PURGED, data={"name": project.name, "tasks": n})
                 return n
             c.execute("UPDATE projects SET archived = 1 WHERE id = ?", (project.id,))
-            self.append_event("project.removed", project_id=project.id, data={"name": project.name})
+            self.append_event(ev.PROJECT_REMOVED, project_id=project.id,
+                              data={"name": project.name})
             return 0
 
     def project_task_counts(self, project_id: int) -> dict[str, int]:
@@ -470,7 +475,7 @@ class Store:
             task_id = cur.lastrowid
             c.executemany("INSERT OR IGNORE INTO task_blockers (task_id, blocker_id) VALUES (?, ?)",
                           [(task_id, b) for b in blocker_ids])
-            self.append_event("task.created", project_id=project.id, task_key=key, data={
+            self.append_event(ev.TASK_CREATED, project_id=project.id, task_key=key, data={
                 "title": title, "priority": priority, "parent": parent_key,
                 "blocked_by": list(blocked_by)})
             return self.get_task(key)
@@ -486,7 +491,7 @@ class Store:
                 if name == "parent_key":
                     pid = None if value is None else self._task_id(value)
                     if value is not None:
-                        self._check_parent(before, value)
+                        check_parent(before.key, value, self._parent_of)
                     sets.append("parent_id = ?")
                     args.append(pid)
                     changed["parent"] = value
@@ -501,24 +506,15 @@ class Store:
             sets.append("updated_at = ?")
             args += [now(), before.id]
             c.execute(f"UPDATE tasks SET {', '.join(sets)} WHERE id = ?", args)
-            self.append_event("task.edited", project_id=before.project_id, task_key=key,
+            self.append_event(ev.TASK_EDITED, project_id=before.project_id, task_key=key,
                               data=changed)
             return self.get_task(key)
 
-    def _check_parent(self, task: Task, parent_key: str) -> None:
-        """A task cannot be its own ancestor."""
-        chain = [task.key]
-        cur: str | None = parent_key
-        while cur is not None:
-            chain.append(cur)
-            if cur == task.key:
-                raise ValidationError(
-                    f"{parent_key} cannot be the parent of {task.key}: it would be its own "
-                    f"ancestor ({' -> '.join(reversed(chain))})")
-            row = self._one(
-                "SELECT par.key FROM tasks t LEFT JOIN tasks par ON par.id = t.parent_id"
-                " WHERE t.key = ?", (cur,))
-            cur = row[0] if row else None
+    def _parent_of(self, key: str) -> str | None:
+        row = self._one(
+            "SELECT par.key FROM tasks t LEFT JOIN tasks par ON par.id = t.parent_id"
+            " WHERE t.key = ?", (key,))
+        return row[0] if row else None
 
     def set_status(self, key: str, status: Status, *, reason: str | None = None) -> Task:
         with self.write() as c:
@@ -532,47 +528,25 @@ class Store:
             data = {"from": before.status.value, "to": status.value}
             if reason:
                 data["reason"] = reason
-            self.append_event("task.moved", project_id=before.project_id, task_key=key, data=data)
+            self.append_event(ev.TASK_MOVED, project_id=before.project_id, task_key=key, data=data)
             return self.get_task(key)
 
     def add_blockers(self, key: str, blocker_keys: Sequence[str]) -> Task:
         with self.write() as c:
             task = self.get_task(key)
             for bkey in blocker_keys:
-                if bkey == key:
-                    raise ValidationError(f"{key} cannot block itself")
+                check_blocker(key, bkey, self._blockers_of)
                 bid = self._task_id(bkey)
-                cycle = self._path(bkey, key)
-                if cycle:
-                    raise ValidationError(
-                        f"{key} blocked by {bkey} would make a cycle: "
-                        f"{' -> '.join([key] + cycle)} (read: blocked by)")
                 c.execute("INSERT OR IGNORE INTO task_blockers (task_id, blocker_id) VALUES (?, ?)",
                           (task.id, bid))
-            self.append_event("task.blocked", project_id=task.project_id, task_key=key,
+            self.append_event(ev.TASK_BLOCKED, project_id=task.project_id, task_key=key,
                               data={"by": list(blocker_keys)})
             return self.get_task(key)
 
-    def _path(self, start: str, goal: str) -> list[str] | None:
-        """A blocked-by path start -> ... -> goal, if one exists (BFS)."""
-        prev: dict[str, str | None] = {start: None}
-        queue = [start]
-        while queue:
-            cur = queue.pop(0)
-            if cur == goal:
-                path = []
-                node: str | None = cur
-                while node is not None:
-                    path.append(node)
-                    node = prev[node]
-                return list(reversed(path))
-            for (nxt,) in self._all(
-                "SELECT bt.key FROM task_blockers b JOIN tasks t ON t.id = b.task_id"
-                " JOIN tasks bt ON bt.id = b.blocker_id WHERE t.key = ?", (cur,)):
-                if nxt not in prev:
-                    prev[nxt] = cur
-                    queue.append(nxt)
-        return None
+    def _blockers_of(self, key: str) -> list[str]:
+        return [r[0] for r in self._all(
+            "SELECT bt.key FROM task_blockers b JOIN tasks t ON t.id = b.task_id"
+            " JOIN tasks bt ON bt.id = b.blocker_id WHERE t.key = ?", (key,))]
 
     def remove_blockers(self, key: str, blocker_keys: Sequence[str] | None) -> Task:
         """Remove the named blockers, or all when None."""
@@ -589,7 +563,7 @@ class Store:
                     c.execute("DELETE FROM task_blockers WHERE task_id = ? AND blocker_id = ?",
                               (task.id, self._task_id(bkey)))
                     removed.append(bkey)
-            self.append_event("task.unblocked", project_id=task.project_id, task_key=key,
+            self.append_event(ev.TASK_UNBLOCKED, project_id=task.project_id, task_key=key,
                               data={"removed": removed})
             return self.get_task(key)
 
@@ -597,6 +571,18 @@ class Store:
         return [r[0] for r in self._all(
             "SELECT t.key FROM tasks t JOIN tasks p ON p.id = t.parent_id WHERE p.key = ?"
             " ORDER BY t.number", (key,))]
+
+    def request_done(self, key: str, *, session_id: str | None,
+                     open_subtasks: Sequence[str]) -> None:
+        """Record that the agent of ``session_id`` said ``key`` is done while subtasks were
+        open: the session's ``done_requested`` and the event in one transaction."""
+        with self.write() as c:
+            task = self.get_task(key)
+            if session_id:
+                c.execute("UPDATE sessions SET done_requested = 1, updated_at = ? WHERE id = ?",
+                          (now(), session_id))
+            self.append_event(ev.TASK_DONE_REQUESTED, project_id=task.project_id, task_key=key,
+                              session_id=session_id, data={"open_subtasks": list(open_subtasks)})
 
     def delete_task(self, key: str, *, recursive: bool = False) -> list[str]:
         with self.write() as c:
@@ -609,7 +595,7 @@ class Store:
             for kid in kids:
                 deleted += self.delete_task(kid, recursive=True)
             c.execute("DELETE FROM tasks WHERE id = ?", (task.id,))
-            self.append_event("task.deleted", project_id=task.project_id, task_key=key,
+            self.append_event(ev.TASK_DELETED, project_id=task.project_id, task_key=key,
                               data={"title": task.title})
             return deleted + [key]
 
@@ -617,7 +603,8 @@ class Store:
     _SESSION_SELECT = """
         SELECT s.id, s.name, s.project_id, p.name, t.key, s.provider, s.variant, s.backend,
                s.worktree, s.branch, s.state, s.agent_status, s.exit_code, s.pid, s.autonomous,
-               s.argv, s.created_at, s.updated_at, s.exited_at, s.outcome, s.skill
+               s.argv, s.created_at, s.updated_at, s.exited_at, s.outcome, s.skill,
+               s.done_requested
         FROM sessions s JOIN projects p ON p.id = s.project_id
         LEFT JOIN tasks t ON t.id = s.task_id
     """
@@ -626,7 +613,7 @@ class Store:
     def _session(r) -> Session:
         return Session(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9],
                        SessionState(r[10]), r[11], r[12], r[13], bool(r[14]), json.loads(r[15]),
-                       r[16], r[17], r[18], r[19], r[20])
+                       r[16], r[17], r[18], r[19], r[20], bool(r[21]))
 
     def add_session(self, *, id: str, name: str, project: Project, task_key: str | None,
                     provider: str, variant: str | None, backend: str, worktree: str | None,
@@ -655,7 +642,7 @@ class Store:
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (id, name, project.id, task_id, provider, variant, backend, worktree, branch,
                  int(autonomous), json.dumps(argv), skill, ts, ts))
-            self.append_event("session.created", project_id=project.id, task_key=task_key,
+            self.append_event(ev.SESSION_CREATED, project_id=project.id, task_key=task_key,
                               session_id=id, data={"name": name, "provider": provider,
                                                    "variant": variant, "backend": backend,
                                                    "worktree": worktree, "branch": branch,
@@ -728,7 +715,7 @@ class Store:
         with self.write() as c:
             s = self.get_session(id)
             c.execute("DELETE FROM sessions WHERE id = ?", (id,))
-            self.append_event("session.deleted", project_id=s.project_id, task_key=s.task_key,
+            self.append_event(ev.SESSION_DELETED, project_id=s.project_id, task_key=s.task_key,
                               session_id=id, data={"name": s.name})
 
     def set_agent_status(self, id: str, status: str) -> Session | None:
@@ -737,7 +724,7 @@ class Store:
             cur = self.get_session(id)
             if cur.agent_status == status:
                 return None
-            return self.update_session(id, agent_status=status, event="session.status",
+            return self.update_session(id, agent_status=status, event=ev.SESSION_STATUS,
                                        event_data={"from": cur.agent_status, "to": status})
 
     # ------------------------------------------------------------------ dispatch support
@@ -748,9 +735,9 @@ class Store:
                       " status = 'todo', updated_at = ? WHERE id = ?",
                       (reason, int(hold), now(), t.id))
             data = {"reason": reason, "failures": t.failures + 1, "held": hold}
-            self.append_event("task.failed", project_id=t.project_id, task_key=key, data=data)
+            self.append_event(ev.TASK_FAILED, project_id=t.project_id, task_key=key, data=data)
             if t.status is not Status.TODO:
-                self.append_event("task.moved", project_id=t.project_id, task_key=key,
+                self.append_event(ev.TASK_MOVED, project_id=t.project_id, task_key=key,
                                   data={"from": t.status.value, "to": "todo", "reason": reason})
             return self.get_task(key)
 
@@ -771,7 +758,7 @@ class Store:
                       " VALUES (?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET"
                       " holder = excluded.holder, expires_at = excluded.expires_at,"
                       " generation = excluded.generation", (name, holder, t + ttl, generation))
-            self.append_event("dispatch.lease", data={
+            self.append_event(ev.DISPATCH_LEASE, data={
                 "holder": holder, "previous": row[0] if row else None,
                 "generation": generation})
             return generation

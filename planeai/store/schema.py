@@ -113,6 +113,11 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE leases ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;
     """,
+    # 6: the agent of a session said done while subtasks were open (task.done_requested):
+    # state the dispatcher reads with the session instead of searching the event log
+    """
+    ALTER TABLE sessions ADD COLUMN done_requested INTEGER NOT NULL DEFAULT 0;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -28,7 +28,8 @@ ACTIONS: list[Action] = [
     Action("x", "x", "stop_session", "Stop", "Stop the selected session's agent"),
     Action("R", "R", "restart_session", "Restart", "Restart the selected session "
            "(same worktree)", footer=False),
-    Action("a", "a", "archive_session", "Archive", "Stop and archive the selected session", footer=False),
+    Action("a", "a", "archive_session", "Archive", "Stop and archive the selected session",
+           footer=False),
     Action("p", "p", "send_prompt", "Prompt", "Send a prompt to the selected session"),
     Action("t", "t", "attach", "Attach", "Full-screen attach (tmux sessions): the app "
            "suspends until you detach", footer=False),
@@ -56,7 +57,8 @@ _TITLES = {"new_task": "New task", "new_subtask": "New subtask", "edit_task": "E
            "move_task": "Move task", "start_session": "Start session",
            "stop_session": "Stop session", "restart_session": "Restart session",
            "archive_session": "Archive session", "send_prompt": "Send prompt",
-           "attach": "Attach full screen", "toggle_dispatch": "Toggle auto-dispatch", "filter": "Filter tasks",
+           "attach": "Attach full screen", "toggle_dispatch": "Toggle auto-dispatch",
+           "filter": "Filter tasks",
            "focus_terminal": "Focus terminal", "help": "Help", "quit": "Quit",
            "command_palette": "Command palette"}
 ACTIONS = [Action(a.key, a.display, a.action, a.label, a.help, a.footer,

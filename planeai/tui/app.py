@@ -4,8 +4,9 @@ Layout: the sidebar (projects, tasks by status, sessions with live badges) on th
 main pane shows the selected session's terminal, or the task's details.
 
 Threads, never the event loop, touch SQLite, git and the backends' slow paths:
-- ``_poll_store`` (a thread worker with its own connection) reconciles sessions at start,
-  loads the data, then follows ``store.events(after=last)`` every ``poll_interval``;
+- ``_poll_store`` (a thread worker with a board feed, planeai.services.board, on its own
+  connection) reconciles sessions at start, loads the board, then reloads it whenever the
+  event log moved, looking every ``poll_interval``;
 - ``_observe_sessions`` classifies live sessions' agent status (busy / idle / needs input /
   exited) via ``SessionManager.observe``; the store records changes as events, which the
   poller picks up: one path for our own changes and everybody else's;
@@ -35,7 +36,7 @@ from planeai.errors import PlaneaiError
 from planeai.tui.actions import ACTIONS
 from planeai.tui.details import Details
 from planeai.tui.keybar import KeyBar
-from planeai.tui.model import BADGES, LIVE, Data, Row, agent_status, load_data
+from planeai.tui.model import BADGES, LIVE, Data, Row, agent_status, data_of
 from planeai.tui.sidebar import Sidebar
 from planeai.tui.terminal_view import TerminalView
 
@@ -192,10 +193,10 @@ class PlaneaiApp(App, inherit_bindings=False):
 
     @work(thread=True, exclusive=True, group="poll", exit_on_error=False)
     def _poll_store(self) -> None:
-        from planeai.store.repository import Store
+        from planeai.services.board import BoardFeed
 
         worker = get_current_worker()
-        store = Store.open(self.manager.store.path)
+        feed = BoardFeed.beside(self.manager.store)
         try:
             if self.do_reconcile:
                 try:
@@ -207,24 +208,24 @@ class PlaneaiApp(App, inherit_bindings=False):
                 last = self.initial[0]
                 self.initial = None
             else:
-                last = store.last_event_id()
-                self.post_message(self.DataLoaded(load_data(store)))
+                last = feed.mark()
+                self.post_message(self.DataLoaded(data_of(feed.snapshot())))
             while not worker.is_cancelled and not self._stop.is_set():
                 self._wake.wait(self.poll_interval)
                 self._wake.clear()
                 if worker.is_cancelled or self._stop.is_set():
                     break
                 try:
-                    events = store.events(after=last, limit=1000)
-                    if not events:
+                    mark = feed.changed(last)
+                    if mark is None:
                         continue
-                    last = events[-1].id if len(events) < 1000 else store.last_event_id()
-                    self.post_message(self.DataLoaded(load_data(store)))
+                    last = mark
+                    self.post_message(self.DataLoaded(data_of(feed.snapshot())))
                 except Exception as e:  # a locked or broken db must not end the app
                     self._notify_threadsafe(f"store: {e}", "error")
                     self._stop.wait(2)
         finally:
-            store.close()
+            feed.close()
 
     @work(thread=True, exclusive=True, group="observe", exit_on_error=False)
     def _observe_sessions(self) -> None:
@@ -252,7 +253,7 @@ class PlaneaiApp(App, inherit_bindings=False):
                     be = self.manager.backend(s.backend)
                 except PlaneaiError:
                     continue
-                if s.backend == "local":
+                if be.in_process:
                     if be.info(s.name) is None:
                         continue  # another planeai process runs it
                     if s.name not in self._subs:
@@ -263,7 +264,7 @@ class PlaneaiApp(App, inherit_bindings=False):
                 last_t, last_status = self._observed.get(s.id, (0.0, ""))
                 active = self._activity.get(s.name, 0.0) > last_t
                 if not (active or last_status in ("", "busy", "starting")
-                        or s.backend != "local" or now - last_t > IDLE_RECHECK):
+                        or not be.in_process or now - last_t > IDLE_RECHECK):
                     continue
                 try:
                     with self.svc:
@@ -468,7 +469,7 @@ class PlaneaiApp(App, inherit_bindings=False):
         except PlaneaiError as e:
             self._show_lost(s, task, str(e))
             return
-        if s.backend == "local" and be.info(s.name) is None:
+        if be.in_process and be.info(s.name) is None:
             why = ("it ran inside another planeai process, which still runs it"
                    if s.state in LIVE else
                    "it ran inside a planeai process that has ended; its output is gone")
@@ -518,6 +519,8 @@ class PlaneaiApp(App, inherit_bindings=False):
         return next((p for p in self.data.projects if p.id == pid), None)
 
     def _agents(self, project) -> tuple[list[tuple[str, str, bool]], str]:
+        from planeai.core.agents import agent_name
+
         reg = self.manager.registry(project)
         agents = []
         installed_of = {p.name: p.resolve_binary() is not None for p in reg.providers.values()}
@@ -527,7 +530,7 @@ class PlaneaiApp(App, inherit_bindings=False):
             installed = installed_of[p.name]
             agents.append((p.name, p.display_name, installed))
             for v in p.variants.values():
-                agents.append((f"{p.name}-{v.name}", v.description or v.model, installed))
+                agents.append((agent_name(p.name, v.name), v.description or v.model, installed))
         try:
             default = reg.default(self.manager.config["defaults.provider"])
         except PlaneaiError:
@@ -564,10 +567,11 @@ class PlaneaiApp(App, inherit_bindings=False):
 
         store = self.manager.store
         project = store.get_project_by_id(v["project_id"])
-        prio = v["priority"] if v["priority"] is not None else self.manager.config["defaults.priority"]
         return tasks.add_task(store, project, v["title"], description=v["description"],
-                              priority=prio, blocked_by=v["blocked_by"], parent=v["parent"],
-                              base_branch=v["base_branch"], provider=v["provider"] or None)
+                              priority=v["priority"], blocked_by=v["blocked_by"],
+                              parent=v["parent"], base_branch=v["base_branch"],
+                              provider=v["provider"] or None,
+                              defaults=tasks.TaskDefaults.of(self.manager.config))
 
     def action_edit_task(self) -> None:
         from planeai.tui.task_form import TaskForm
@@ -588,23 +592,12 @@ class PlaneaiApp(App, inherit_bindings=False):
     def _edit_task(self, t, v: dict):
         from planeai.services import tasks
 
-        store = self.manager.store
-        with store.write():
-            out = tasks.edit_task(
-                store, t.key, title=v["title"], description=v["description"],
-                priority=v["priority"] if v["priority"] is not None else t.priority,
-                parent=v["parent"], clear_parent=not v["parent"] and bool(t.parent_key),
-                base_branch=v["base_branch"] or "", provider=v["provider"] or "")
-            new = set(v["blocked_by"])
-            from planeai.core import validate
-
-            new = {validate.normalize_key(k) for k in new}
-            old = set(t.blocked_by)
-            if new - old:
-                out = tasks.block(store, t.key, sorted(new - old))
-            if old - new:
-                out = tasks.unblock(store, t.key, sorted(old - new))
-        return out
+        return tasks.edit_task(
+            self.manager.store, t.key, title=v["title"], description=v["description"],
+            priority=v["priority"] if v["priority"] is not None else t.priority,
+            parent=v["parent"], clear_parent=not v["parent"] and bool(t.parent_key),
+            base_branch=v["base_branch"] or "", provider=v["provider"] or "",
+            blocked_by=v["blocked_by"])
 
     def action_move_task(self) -> None:
         from planeai.tui.move_dialog import MoveDialog
@@ -637,14 +630,10 @@ class PlaneaiApp(App, inherit_bindings=False):
         agents, default = self._agents(project)
         if task is not None and task.provider:
             default = task.provider
-        backends = ["local"]
-        import shutil
-
-        if shutil.which("tmux"):
-            backends.append("tmux")
+        backends = self.manager.backend_choices()
         backend = self.manager.config["defaults.backend"]
-        if backend not in backends:
-            backends.append(backend)
+        if backend not in [name for name, _ in backends]:
+            backends.append((backend, "the configured default; not available here"))
         target = task.key if task else f"{project.name} (scratch, no task)"
         w, h = self.term.size.width, self.term.size.height
         if w < 10 or h < 5:
@@ -718,7 +707,8 @@ class PlaneaiApp(App, inherit_bindings=False):
                 self.notify(f"{target} has no running session: start one (s), or name agents "
                             "with @mentions to start several", severity="warning")
             else:
-                self._service(f"send to {s.name}", lambda: self.manager.send(s.id, text))
+                self._service(f"send to {s.name}",
+                              lambda: self.manager.send_prompt(s.id, text))
 
         self.push_screen(PromptDialog(target), done)
 
@@ -850,10 +840,7 @@ class PlaneaiApp(App, inherit_bindings=False):
     async def action_quit(self) -> None:
         from planeai.tui.confirm import Confirm
 
-        live_local = []
-        be = getattr(self.manager, "_backends", {}).get("local")
-        if be is not None:
-            live_local = [i.name for i in be.list() if i.alive]
+        live_local = self.manager.in_process_sessions()
         if not live_local:
             self.exit()
             return
@@ -862,7 +849,7 @@ class PlaneaiApp(App, inherit_bindings=False):
             if yes:
                 self.exit()
 
-        self.push_screen(Confirm(f"{len(live_local)} local session(s) run inside this app "
+        self.push_screen(Confirm(f"{len(live_local)} session(s) run inside this app "
                                  f"({', '.join(live_local[:5])}) and will end. Quit?",
                                  yes="Quit"), answer)
 

@@ -54,18 +54,23 @@ class Data:
         return (live or ss)[-1]
 
 
+def data_of(board) -> Data:
+    """The app's data from a board snapshot (planeai.services.board.BoardSnapshot)."""
+    return Data(board.projects, board.tasks, board.sessions, loaded=True)
+
+
 def load_data(store) -> Data:
     """Projects, tasks and the sessions the sidebar shows (all but archived)."""
-    projects = store.list_projects()
-    tasks = store.list_tasks()
-    sessions = store.list_sessions(states=[SessionState.CREATED, SessionState.RUNNING,
-                                           SessionState.EXITED])
-    return Data(projects, tasks, sessions, loaded=True)
+    from planeai.services import board
+
+    return data_of(board.snapshot(store))
 
 
 def preload(store) -> tuple[int, Data]:
     """(last event id, data) for the app's first frame, loaded before the app runs."""
-    last = store.last_event_id()
+    from planeai.services import board
+
+    last = board.last_change(store)
     return last, load_data(store)
 
 

@@ -27,8 +27,8 @@ class StartDialog(ModalScreen[dict | None]):
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, *, target: str, agents: list[tuple[str, str, bool]], default: str,
-                 backends: list[str], backend: str) -> None:
-        """agents: (spec, description, installed)."""
+                 backends: list[tuple[str, str]], backend: str) -> None:
+        """agents: (spec, description, installed); backends: (name, description)."""
         super().__init__()
         self.target = target
         self.agents = agents
@@ -45,9 +45,11 @@ class StartDialog(ModalScreen[dict | None]):
                 options.append(Option(label, id=spec, disabled=not installed))
             yield OptionList(*options, id="agents")
             with Horizontal(classes="row"):
-                for b in self.backends:
-                    yield Checkbox(f"{b} backend", value=b == self.backend, id=f"backend-{b}",
+                for b, desc in self.backends:
+                    box = Checkbox(f"{b} backend", value=b == self.backend, id=f"backend-{b}",
                                    compact=True)
+                    box.tooltip = desc
+                    yield box
             with Horizontal(id="buttons"):
                 yield Button("Cancel", id="cancel", compact=True)
                 yield Button("Start", id="start", variant="primary", compact=True)

@@ -9,7 +9,7 @@ Costs (DESIGN.md): Rich ``Text`` in a ``Static`` is ~10x slower than cached ``St
   a burst of output costs one conversion of the rows it touched;
 - only the attached (visible) session is subscribed; hidden sessions cost nothing here.
 
-Local sessions are read straight from the backend's emulator (``LocalBackend.screen``).
+A backend that declares ``has_screen`` (the local one) is read straight from its emulator.
 Other backends (tmux) feed a private ``TerminalScreen``: a snapshot replayed once, then
 the ``subscribe`` stream.
 """
@@ -100,6 +100,7 @@ class TerminalView(Widget, can_focus=True):
         self._screen: TerminalScreen | None = None
         self._lock: threading.Lock | None = None
         self._feed_lock = threading.Lock()
+        self._dropped = False  # output came before the snapshot was installed
         self._own_screen = False
         self._unsub = None
         self._strips: dict[int, Strip] = {}
@@ -120,7 +121,7 @@ class TerminalView(Widget, can_focus=True):
 
     def attach(self, backend, name: str) -> None:
         """Show session ``name`` of ``backend``. Raises PlaneaiError when it cannot."""
-        screen_of = getattr(backend, "screen", None)
+        screen_of = backend.screen if backend.has_screen else None
         if self._name == name and self._backend is backend:
             # the same session, unless it was restarted (a new process, a new emulator)
             if screen_of is None or screen_of(name)[0] is self._screen:
@@ -134,30 +135,37 @@ class TerminalView(Widget, can_focus=True):
             self._own_screen = False
             self._unsub = backend.subscribe(name, self._on_output)
         else:
-            # Subscribe first, then snapshot: output that arrives before the snapshot has
-            # landed is (nearly always) in it and is dropped; what arrives after is fed on
-            # top of it. The stream and the snapshot come over different tmux clients, so a
-            # byte produced right after the capture can be lost in that gap; the next
-            # repaint of the agent's screen covers it.
+            # Subscribe first, then snapshot. The stream and the snapshot come over different
+            # tmux clients, so output that arrives before the snapshot is installed may or may
+            # not be in it: it is dropped, and if any was, the screen is captured again (a
+            # dropped prompt would leave the view blank until the agent next prints).
             self._own_screen = True
             self._backend, self._name = backend, name
             try:
                 self._unsub = backend.subscribe(name, self._on_output)
-                snap = backend.snapshot(name)
+                for attempt in range(5):
+                    self._dropped = False
+                    screen = self._screen_from(backend.snapshot(name))
+                    with self._feed_lock:
+                        if not self._dropped or attempt == 4:
+                            self._screen, self._lock = screen, threading.Lock()
+                            break
             except BaseException:
                 # e.g. the session is still being set up: forget it, so the next attach
                 # really subscribes instead of taking this half-attached view as done
                 self.detach()
                 raise
-            from planeai.terminal.screen import TerminalScreen
-
-            screen = TerminalScreen(max(1, snap.cols or 80), max(1, snap.rows or 24), scrollback=2000)
-            screen.feed(b"\x1b[H\x1b[2J" + snap.ansi
-                        + f"\x1b[{snap.cursor[1] + 1};{snap.cursor[0] + 1}H".encode())
-            with self._feed_lock:
-                self._screen, self._lock = screen, threading.Lock()
         self._fit_size()
         self._paint(full=True)
+
+    @staticmethod
+    def _screen_from(snap):
+        from planeai.terminal.screen import TerminalScreen
+
+        screen = TerminalScreen(max(1, snap.cols or 80), max(1, snap.rows or 24), scrollback=2000)
+        screen.feed(b"\x1b[H\x1b[2J" + snap.ansi
+                    + f"\x1b[{snap.cursor[1] + 1};{snap.cursor[0] + 1}H".encode())
+        return screen
 
     def detach(self) -> None:
         if self._unsub is not None:
@@ -200,7 +208,8 @@ class TerminalView(Widget, can_focus=True):
         if self._own_screen and data:
             with self._feed_lock:
                 if self._lock is None or self._name != name:
-                    return  # before the snapshot landed: already in it
+                    self._dropped = True  # before the snapshot landed: attach captures again
+                    return
                 with self._lock:
                     self._screen.feed(data)  # type: ignore[union-attr]
         if not data:
@@ -272,7 +281,8 @@ class TerminalView(Widget, can_focus=True):
             if y == 0:
                 tag = f" scrollback -{self._scroll} (shift+pgdn) "
                 strip = Strip([Segment(text[: max(0, width - len(tag))], base),
-                               Segment(tag, base + Style(reverse=True))]).crop_extend(0, width, base)
+                               Segment(tag, base + Style(reverse=True))])
+                strip = strip.crop_extend(0, width, base)
             return strip
         strip = self._strips.get(y)
         if strip is None:

@@ -12,11 +12,13 @@ import os
 import shlex
 import shutil
 import subprocess
-import time
 import uuid
 from pathlib import Path
 
-__all__ = ["claude_bin", "claude_env", "claude_version", "DEFAULT_API_KEY", "PrivateTmux", "wait_for"]
+from tests.support.polling import retry_until
+
+__all__ = ["claude_bin", "claude_env", "claude_version", "DEFAULT_API_KEY", "PrivateTmux",
+           "wait_for"]
 
 DEFAULT_API_KEY = "sk-ant-test-planeai-0123456789abcdefghijklmnopqrstuvwxyz"
 
@@ -89,7 +91,8 @@ def claude_env(
         "hasCompletedOnboarding": True,
         "lastOnboardingVersion": "2.1.197",
         "theme": "dark",
-        "customApiKeyResponses": {"approved": [api_key[-20:]] if approve_key else [], "rejected": []},
+        "customApiKeyResponses": {"approved": [api_key[-20:]] if approve_key else [],
+                                  "rejected": []},
         "bypassPermissionsModeAccepted": True,
         "hasSeenTasksHint": True,
         "tipsHistory": {},
@@ -104,7 +107,8 @@ def claude_env(
         settings.write_text(json.dumps({"autoUpdates": False,
                                         "skipDangerousModePermissionPrompt": True}, indent=2))
 
-    env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "TERM", "TZ", "USER", "LOGNAME", "SHELL")}
+    env = {k: v for k, v in os.environ.items()
+           if k in ("PATH", "LANG", "LC_ALL", "TERM", "TZ", "USER", "LOGNAME", "SHELL")}
     env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
     env.setdefault("LANG", "C.UTF-8")
     env.setdefault("TERM", "xterm-256color")
@@ -122,7 +126,8 @@ def claude_env(
             "CLAUDE_CODE_DISABLE_TERMINAL_TITLE": "1",
         }
     )
-    for k in ("ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_USE_BEDROCK", "CLAUDE_CODE_USE_VERTEX", "TMUX", "TMUX_PANE"):
+    for k in ("ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_USE_BEDROCK", "CLAUDE_CODE_USE_VERTEX", "TMUX",
+              "TMUX_PANE"):
         env.pop(k, None)
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         env["IS_SANDBOX"] = "1"
@@ -148,7 +153,8 @@ class PrivateTmux:
         self.env.pop("TMUX", None)
         self.conf = self.tmpdir / "tmux.conf"
         # focus-events on: otherwise Claude Code shows a transient "tmux focus-events off" notice.
-        self.conf.write_text("set -g focus-events on\nset -g history-limit 5000\nset -g remain-on-exit on\n")
+        self.conf.write_text("set -g focus-events on\nset -g history-limit 5000\n"
+                             "set -g remain-on-exit on\n")
 
     def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(
@@ -162,7 +168,8 @@ class PrivateTmux:
             raise RuntimeError(f"tmux {' '.join(args)} failed: {proc.stderr.strip()}")
         return proc
 
-    def new_session(self, name: str, argv: list[str], *, cwd: Path, width: int = 120, height: int = 40) -> None:
+    def new_session(self, name: str, argv: list[str], *, cwd: Path, width: int = 120,
+                    height: int = 40) -> None:
         self.run(
             "new-session", "-d", "-s", name, "-x", str(width), "-y", str(height), "-c", str(cwd),
             shlex.join(argv),
@@ -181,7 +188,8 @@ class PrivateTmux:
         self.run("send-keys", "-t", f"={name}:", *keys)
 
     def pane_dead(self, name: str) -> bool:
-        out = self.run("display-message", "-p", "-t", f"={name}:", "#{pane_dead}", check=False).stdout.strip()
+        out = self.run("display-message", "-p", "-t", f"={name}:", "#{pane_dead}",
+                       check=False).stdout.strip()
         return out == "1"
 
     def kill(self) -> None:
@@ -193,14 +201,9 @@ class PrivateTmux:
             pass
 
 
-def wait_for(predicate, *, timeout: float = 30.0, interval: float = 0.1, message: str = "condition"):
-    """Poll ``predicate`` until it returns a truthy value; return it or raise TimeoutError."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while True:
-        last = predicate()
-        if last:
-            return last
-        if time.monotonic() >= deadline:
-            raise TimeoutError(f"timed out after {timeout}s waiting for {message}")
-        time.sleep(interval)
+def wait_for(predicate, *, timeout: float | None = None, interval: float = 0.1,
+             message: str = "condition"):
+    """Poll ``predicate`` until it returns a truthy value; return it or raise TimeoutError
+    (the shared poller of tests/support/polling.py, with its deadline)."""
+    return retry_until(predicate, timeout=timeout, interval=interval, message=message,
+                       error=TimeoutError)

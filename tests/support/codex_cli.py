@@ -1,4 +1,5 @@
-"""Run the real Codex CLI (``@openai/codex``) offline against :mod:`tests.support.openai_endpoint`."""
+"""Run the real Codex CLI (``@openai/codex``) offline against
+:mod:`tests.support.openai_endpoint`."""
 
 from __future__ import annotations
 
@@ -50,7 +51,8 @@ def _toml_str(s: str) -> str:
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def codex_env(home: Path, project_dirs: list[Path], base_url: str, api_key: str = "sk-test-planeai-codex") -> dict[str, str]:
+def codex_env(home: Path, project_dirs: list[Path], base_url: str,
+              api_key: str = "sk-test-planeai-codex") -> dict[str, str]:
     """Write ``home/.codex/config.toml`` (a custom Responses provider at ``base_url``, the
     projects trusted, update check off) and return the env to run ``codex`` with.
 
@@ -77,7 +79,8 @@ def codex_env(home: Path, project_dirs: list[Path], base_url: str, api_key: str 
         lines += [f"[projects.{_toml_str(str(Path(d).resolve()))}]", 'trust_level = "trusted"', ""]
     (codex_home / "config.toml").write_text("\n".join(lines))
 
-    env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "TERM", "TZ", "USER", "LOGNAME", "SHELL")}
+    env = {k: v for k, v in os.environ.items()
+           if k in ("PATH", "LANG", "LC_ALL", "TERM", "TZ", "USER", "LOGNAME", "SHELL")}
     env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
     env.setdefault("LANG", "C.UTF-8")
     env.setdefault("TERM", "xterm-256color")

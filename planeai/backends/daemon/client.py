@@ -19,8 +19,8 @@ import threading
 import time
 from typing import Callable
 
-from planeai.daemon import DaemonPaths
-from planeai.daemon import protocol as P
+from planeai.backends.daemon import DaemonPaths
+from planeai.backends.daemon import protocol as P
 from planeai.errors import BackendError
 
 OutputHandler = Callable[[str, bytes], None]
@@ -232,7 +232,7 @@ def start_daemon(paths: DaemonPaths, *, env: dict | None = None, timeout: float 
     # the daemon imports planeai from where this process did
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    argv = [sys.executable, "-m", "planeai.daemon", "--detach",
+    argv = [sys.executable, "-m", "planeai.backends.daemon", "--detach",
             "--runtime-dir", str(paths.runtime_dir), "--state-dir", str(paths.state_dir),
             *(extra_args or [])]
     r = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, capture_output=True,

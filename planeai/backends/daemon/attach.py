@@ -2,7 +2,7 @@
 
 Shows the session's current screen at once, then its live output; every key goes to the agent
 except the detach key (default Ctrl-Q). The session follows this terminal's size (SIGWINCH).
-Run as ``python -m planeai.daemon.attach [--socket PATH] [--detach-key C-q] NAME``.
+Run as ``python -m planeai.backends.daemon.attach [--socket PATH] [--detach-key C-q] NAME``.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def _write_all(fd: int, data: bytes) -> None:
 
 
 def attach(name: str, socket_path: str, detach: bytes, stdin: int = 0, stdout: int = 1) -> int:
-    from planeai.daemon.client import DaemonClient
+    from planeai.backends.daemon.client import DaemonClient
     from planeai.errors import BackendError
 
     wake_r, wake_w = os.pipe()
@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     path = a.socket
     if not path:
-        from planeai.daemon import daemon_paths
+        from planeai.backends.daemon import daemon_paths
 
         path = str(daemon_paths().socket)
     return attach(a.name, path, detach)

@@ -14,40 +14,39 @@ and every PTY. Nothing in the loop blocks:
 
 Security: the socket is mode 0600 inside a 0700 directory that we own, and every connection's
 peer credentials (SO_PEERCRED) must carry our uid; anything else is refused and closed.
+
+Over 450 lines on purpose: the loop, its clients and its PTYs share one selector, one thread
+and the same buffers, so ``Server`` stays one class. What is not that state lives elsewhere:
+the PTY lifecycle in ``backends/pty.py``, the wire format in ``protocol``, the entry point in
+``__main__``.
 """
 
 from __future__ import annotations
 
-import argparse
 import base64
 import collections
 import errno
 import fcntl
 import logging
-import logging.handlers
 import os
 import selectors
 import signal
 import socket
 import struct
-import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable
 
-import ptyprocess
-
 from planeai.backends.base import bracketed, check_name
-from planeai.backends.local import SIZE_MAX, check_size, spawn_pty
-from planeai.daemon import DaemonPaths, private_dir
-from planeai.daemon import protocol as P
+from planeai.backends.pty import (KILL_SIGNALS, READ_SIZE, SIZE_MAX, PtySession, check_size,
+                                  kill_wait, signal_session, spawn_pty, status_code)
+from planeai.backends.daemon import DaemonPaths, private_dir
+from planeai.backends.daemon import protocol as P
 from planeai.errors import PlaneaiError
 from planeai.terminal.screen import TerminalScreen
 
-log = logging.getLogger("planeai.daemon")
+log = logging.getLogger("planeai.backends.daemon")
 
-READ_SIZE = 65536
 CLIENT_BUFFER = 8 * 1024 * 1024     # queued bytes per client before it is dropped
 INPUT_BUFFER = 4 * 1024 * 1024      # queued input per session before writes are refused
 SCROLLBACK = 10000
@@ -82,18 +81,12 @@ class Client:
 
 
 @dataclass(eq=False)
-class DSession:
-    name: str
-    proc: ptyprocess.PtyProcess
-    screen: TerminalScreen
-    started: float
-    started_wall: float
-    argv: list
+class DSession(PtySession):
+    started_wall: float = 0.0
+    argv: list = field(default_factory=list)
     fd: int = -1
     pid: int = 0
     alive: bool = True
-    exit_code: int | None = None
-    last_output: float = 0.0
     inbuf: bytearray = field(default_factory=bytearray)
     subscribers: set = field(default_factory=set)
     kill_waiters: list = field(default_factory=list)   # callbacks(exit_code)
@@ -101,9 +94,6 @@ class DSession:
     kill_deadline: float = 0.0
     kill_timeout: float = 5.0
     fd_open: bool = True
-
-
-KILL_SIGNALS = (signal.SIGHUP, signal.SIGTERM, signal.SIGKILL)
 
 
 def _default_signals() -> None:
@@ -461,7 +451,8 @@ class Server:
         proc = spawn_pty(argv, cwd=str(msg["cwd"]), env=env, cols=cols, rows=rows,
                          preexec=_default_signals)
         s = DSession(name, proc, TerminalScreen(cols, rows, scrollback=self.scrollback),
-                     time.monotonic(), time.time(), argv, fd=proc.fd, pid=proc.pid)
+                     time.monotonic(), started_wall=time.time(), argv=argv, fd=proc.fd,
+                     pid=proc.pid)
         os.set_blocking(s.fd, False)
         self.sessions[name] = s
         self.sel.register(s.fd, selectors.EVENT_READ, ("pty", s))
@@ -572,9 +563,7 @@ class Server:
         self._output(s, data)
 
     def _output(self, s: DSession, data: bytes) -> None:
-        s.screen.feed(data)
-        replies = s.screen.take_replies()
-        s.last_output = time.monotonic()
+        replies = s.feed(data)  # one thread: the lock is not needed
         if replies and s.fd_open:
             self._queue_input(s, replies, check=False)
         if s.subscribers:
@@ -647,11 +636,8 @@ class Server:
                 pid, status = s.pid, 0
             if pid == 0:
                 continue
-            if os.WIFSIGNALED(status):
-                code = 128 + os.WTERMSIG(status)
-            elif os.WIFEXITED(status):
-                code = os.WEXITSTATUS(status)
-            else:
+            code = status_code(status)
+            if code is None:
                 continue
             self._close_pty(s)
             s.proc.terminated = True
@@ -668,23 +654,14 @@ class Server:
                 except Exception:
                     log.exception("kill waiter")
 
-    def _signal(self, s: DSession, sig: int) -> None:
-        try:
-            os.killpg(s.pid, sig)   # ptyprocess made the child a session and group leader
-        except (ProcessLookupError, PermissionError):
-            try:
-                os.kill(s.pid, sig)
-            except (ProcessLookupError, PermissionError):
-                pass
-
     def _start_kill(self, s: DSession, timeout: float, waiter) -> None:
         s.kill_waiters.append(waiter)
         if s.kill_stage >= 0:
             return  # already on its way down
         s.kill_timeout = max(0.1, timeout)
         s.kill_stage = 0
-        self._signal(s, KILL_SIGNALS[0])
-        s.kill_deadline = time.monotonic() + s.kill_timeout / 3
+        signal_session(s.pid, KILL_SIGNALS[0])
+        s.kill_deadline = time.monotonic() + kill_wait(KILL_SIGNALS[0], s.kill_timeout)
 
     def _kill_timers(self) -> None:
         now = time.monotonic()
@@ -700,9 +677,8 @@ class Server:
                     w(None)
                 continue
             sig = KILL_SIGNALS[s.kill_stage]
-            self._signal(s, sig)
-            s.kill_deadline = now + (s.kill_timeout if sig == signal.SIGKILL
-                                     else s.kill_timeout / 3)
+            signal_session(s.pid, sig)
+            s.kill_deadline = now + kill_wait(sig, s.kill_timeout)
 
     def _remove(self, s: DSession) -> None:
         self._close_pty(s)
@@ -752,65 +728,3 @@ class Server:
 
 
 _DEFERRED = object()
-
-
-# ---------------------------------------------------------------------- entry point
-def _setup_logging(paths: DaemonPaths) -> None:
-    private_dir(paths.state_dir)
-    handler = logging.handlers.RotatingFileHandler(paths.log, maxBytes=1 << 20, backupCount=2)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    root = logging.getLogger("planeai")
-    root.handlers[:] = [handler]
-    root.setLevel(logging.INFO)
-
-
-def run(paths: DaemonPaths, **kw) -> int:
-    """Serve in this process until shutdown. 0 on a clean stop, 3 if one already runs."""
-    _setup_logging(paths)
-    server = Server(paths, **kw)
-    if not server.acquire_lock():
-        log.info("another daemon holds %s; exiting", paths.lock)
-        return 3
-    server.bind()
-    server.install_signals()
-    server.serve_forever()
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m planeai.daemon",
-                                 description="planeai session daemon (use `planeai daemon start`)")
-    ap.add_argument("--runtime-dir", required=True)
-    ap.add_argument("--state-dir", required=True)
-    ap.add_argument("--client-buffer", type=int, default=CLIENT_BUFFER)
-    ap.add_argument("--scrollback", type=int, default=SCROLLBACK)
-    ap.add_argument("--detach", action="store_true",
-                    help="fork into the background (new session, no terminal) and return")
-    a = ap.parse_args(argv)
-    paths = DaemonPaths(Path(a.runtime_dir), Path(a.state_dir))
-    if a.detach:
-        if os.fork() > 0:
-            return 0  # the starter waits for the socket, not for us
-        os.setsid()
-        if os.fork() > 0:
-            os._exit(0)
-        devnull = os.open(os.devnull, os.O_RDWR)
-        os.dup2(devnull, 0)
-        private_dir(paths.state_dir)
-        logfd = os.open(paths.log.with_suffix(".out"), os.O_WRONLY | os.O_CREAT | os.O_APPEND,
-                        0o600)
-        os.dup2(logfd, 1)
-        os.dup2(logfd, 2)
-        os.chdir("/")
-    try:
-        code = run(paths, client_buffer=a.client_buffer, scrollback=a.scrollback)
-    except Exception:
-        log.exception("daemon crashed")
-        raise
-    if a.detach:
-        os._exit(code)
-    return code
-
-
-if __name__ == "__main__":
-    sys.exit(main())

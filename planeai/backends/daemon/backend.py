@@ -15,8 +15,8 @@ from typing import Callable
 
 from planeai.backends.base import (key_bytes, OutputCallback, SessionInfo, Snapshot, SpawnSpec,
                                    check_name)
-from planeai.daemon import DaemonPaths, daemon_paths
-from planeai.daemon.client import DaemonClient, DaemonNotRunning, connect
+from planeai.backends.daemon import DaemonPaths, daemon_paths
+from planeai.backends.daemon.client import DaemonClient, DaemonNotRunning, connect
 from planeai.errors import BackendError, ConfigError
 
 DEFAULT_DETACH_KEY = "C-q"
@@ -28,11 +28,20 @@ def _info(d: dict) -> SessionInfo:
 
 class DaemonBackend:
     kind = "daemon"
+    in_process = False
+    persistent = True
+    has_screen = False
+    lost_reason = "the planeai daemon that ran it has stopped"
+
+    @classmethod
+    def from_settings(cls, config, locs, env: dict[str, str]) -> DaemonBackend:
+        return cls(locs, env=env, detach_key=config["daemon.detach_key"],
+                   scrollback=config["daemon.scrollback"])
 
     def __init__(self, locs=None, *, paths: DaemonPaths | None = None,
                  env: dict[str, str] | None = None, autostart: bool = True,
                  detach_key: str = DEFAULT_DETACH_KEY, scrollback: int | None = None) -> None:
-        from planeai.daemon.attach import parse_key
+        from planeai.backends.daemon.attach import parse_key
 
         self.paths = paths or daemon_paths(locs)
         self.env = dict(os.environ if env is None else env)
@@ -81,6 +90,13 @@ class DaemonBackend:
         if not self.running():
             return None
         return {i.name: i for i in self.list()}
+
+    def survey(self) -> dict[str, SessionInfo]:
+        # no daemon: its sessions ended with it, for certain (and none is started to ask)
+        return self.known() or {}
+
+    def screen(self, name: str):
+        raise BackendError("the daemon backend has no in-process screen (has_screen is False)")
 
     def status(self) -> dict:
         return self._req("status")  # type: ignore[return-value]
@@ -163,8 +179,8 @@ class DaemonBackend:
             pass
 
     def attach_command(self, name: str) -> list[str] | None:
-        return [sys.executable, "-m", "planeai.daemon.attach", "--socket", str(self.paths.socket),
-                "--detach-key", self.detach_key, name]
+        return [sys.executable, "-m", "planeai.backends.daemon.attach",
+                "--socket", str(self.paths.socket), "--detach-key", self.detach_key, name]
 
     def subscribe(self, name: str, callback: OutputCallback) -> Callable[[], None]:
         c = self.client(autostart=False)
