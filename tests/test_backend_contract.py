@@ -150,3 +150,25 @@ def test_capabilities_match_what_happens(opened):
     finally:
         b.kill("CON-3", timeout=3)
         b.forget("CON-3")
+
+
+def test_an_agent_starts_with_default_signals_whatever_planeai_inherited(opened):
+    """Started from `nohup` or with `&`, planeai ignores HUP or INT; an agent must not
+    inherit that, or ^C would not reach it and a hangup would not end it."""
+    import signal
+
+    open_one, _ = opened
+    saved = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGHUP, signal.SIGINT)}
+    try:
+        b = open_one()  # a server or daemon started now inherits the ignored signals too
+        spawn(b, "SIG-1", ["sh", "-c", "grep SigIgn /proc/self/status; exec cat"])
+        line = retry_until(lambda: next((ln for ln in b.snapshot("SIG-1").lines
+                                         if ln.startswith("SigIgn:")), None),
+                           message="the agent's ignored-signal mask")
+    finally:
+        for s, handler in saved.items():
+            signal.signal(s, handler)
+    mask = int(line.split()[1], 16)
+    for sig in (signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGTERM):
+        assert not mask & (1 << (sig - 1)), f"the agent ignores {sig.name}: {line}"
+    b.kill("SIG-1", timeout=3)

@@ -23,6 +23,8 @@ from planeai.terminal.screen import TerminalScreen
 READ_SIZE = 65536
 # ended in this order; after HUP and TERM a third of the timeout each, after KILL all of it
 KILL_SIGNALS = (signal.SIGHUP, signal.SIGTERM, signal.SIGKILL)
+RESET_SIGNALS = (signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signal.SIGPIPE,
+                 signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU, signal.SIGCHLD)
 # Most columns or rows of a session. The PTY takes 65535, but the emulator pays: 2000x2000
 # costs 60 MB and 0.3 s to read, 10000x10000 took 0.8 GB and 9 s (a daemon serves no one then).
 SIZE_MAX = 2000
@@ -51,6 +53,11 @@ def spawn_pty(argv: list[str], *, cwd: str, env: dict[str, str], cols: int, rows
         raise BackendError(f"cannot start {argv[0]!r}: directory {cwd} does not exist")
 
     def child() -> None:  # ptyprocess reports what this raises and _exits the child
+        # an agent starts with default signal handling whatever planeai inherited: started
+        # from `nohup` or `cmd &`, planeai ignores HUP or INT, and so would the agent (^C
+        # would not reach it, a hangup would not end it)
+        for sig in RESET_SIGNALS:
+            signal.signal(sig, signal.SIG_DFL)
         os.chdir(cwd)
         if preexec is not None:
             preexec()

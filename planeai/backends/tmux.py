@@ -104,8 +104,11 @@ _WRAPPER_SCRIPT = (
     'printf %s "$s" > "$0.tmp" && mv "$0.tmp" "$0"; exit "$s"')
 EXIT_WRAPPER = ["/bin/sh", "-c", _WRAPPER_SCRIPT]
 
+_RESET = "INT,QUIT,HUP,TERM,PIPE"  # sh starts background jobs ignoring INT and QUIT, and
+# planeai itself may have inherited ignored signals (nohup, `&`): the agent gets defaults
 _PY_RESET = ("import os, signal, sys\n"
-             "for s in (signal.SIGINT, signal.SIGQUIT): signal.signal(s, signal.SIG_DFL)\n"
+             f"for n in {_RESET!r}.split(','):\n"
+             "    signal.signal(getattr(signal, 'SIG' + n), signal.SIG_DFL)\n"
              "try: os.execvp(sys.argv[1], sys.argv[1:])\n"
              "except OSError as e: sys.stderr.write(f'{sys.argv[1]}: {e.strerror}\\n')\n"
              "sys.exit(127)\n")
@@ -113,16 +116,16 @@ _PY_RESET = ("import os, signal, sys\n"
 
 @functools.cache
 def _reset_signals() -> tuple[str, ...]:
-    """A prefix that execs argv with default SIGINT/SIGQUIT: GNU env (coreutils 8.31+), else
+    """A prefix that execs argv with default signal handling: GNU env (coreutils 8.31+), else
     a Python one-liner (it execs, so nothing stays behind)."""
     env = shutil.which("env") or "/usr/bin/env"
     try:
-        ok = subprocess.run([env, "--default-signal=INT,QUIT", "true"], capture_output=True,
+        ok = subprocess.run([env, f"--default-signal={_RESET}", "true"], capture_output=True,
                             timeout=10).returncode == 0
     except (OSError, subprocess.SubprocessError):
         ok = False
     if ok:
-        return (env, "--default-signal=INT,QUIT")
+        return (env, f"--default-signal={_RESET}")
     return (sys.executable, "-S", "-c", _PY_RESET)
 
 
