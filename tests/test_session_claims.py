@@ -121,7 +121,11 @@ def test_a_start_killed_before_its_spawn_never_runs_the_agent(tmp_path, planeai_
     subprocess.run(["git", "-C", str(repo), "add", "."], check=True)
     subprocess.run(["git", "-C", str(repo), "commit", "-qm", "big"], check=True)
     gitconfig = tmp_path / "global.gitconfig"
-    gitconfig.write_text('[filter "slowfetch"]\n\tsmudge = sleep 3; cat\n\tclean = cat\n')
+    release = tmp_path / "RELEASE-CHECKOUT"
+    # the checkout waits for the test, however loaded the machine: the kill surely lands
+    # while the worktree is being made, before anything is spawned
+    gitconfig.write_text('[filter "slowfetch"]\n\tsmudge = "while [ ! -e %s ]; do sleep 0.05; '
+                         'done; cat"\n\tclean = cat\n' % release)
     key = new_task(repo)
     starter = subprocess.Popen(
         [sys.executable, "-m", "planeai.cli.main", "session", "start", key, "--provider",
@@ -149,6 +153,7 @@ def test_a_start_killed_before_its_spawn_never_runs_the_agent(tmp_path, planeai_
         assert info.exit_code == EXIT_ABORTED
         assert not canary.exists()
     finally:
+        release.touch()  # the killed starter's git checkout may still wait
         m.close()
 
 
