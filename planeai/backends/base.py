@@ -79,6 +79,11 @@ class Snapshot:
     def text(self) -> str:
         return "\n".join(self.lines)
 
+    def replay(self) -> bytes:
+        """Bytes that redraw this screen, cursor included, in an emulator of the same size."""
+        return (b"\x1b[H\x1b[2J" + self.ansi
+                + f"\x1b[{self.cursor[1] + 1};{self.cursor[0] + 1}H".encode())
+
 
 OutputCallback = Callable[[str, bytes], None]
 

@@ -225,8 +225,7 @@ class TmuxBackend:
                 snap = self.snapshot(session)
             except BackendError:
                 return
-            data = (b"\x1b[H\x1b[2J" + snap.ansi
-                    + f"\x1b[{snap.cursor[1] + 1};{snap.cursor[0] + 1}H".encode())
+            data = snap.replay()
             for cb in list(self._subs.get(session, [])):
                 try:
                     cb(session, data)

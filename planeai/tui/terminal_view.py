@@ -163,8 +163,7 @@ class TerminalView(Widget, can_focus=True):
         from planeai.terminal.screen import TerminalScreen
 
         screen = TerminalScreen(max(1, snap.cols or 80), max(1, snap.rows or 24), scrollback=2000)
-        screen.feed(b"\x1b[H\x1b[2J" + snap.ansi
-                    + f"\x1b[{snap.cursor[1] + 1};{snap.cursor[0] + 1}H".encode())
+        screen.feed(snap.replay())
         return screen
 
     def detach(self) -> None:
