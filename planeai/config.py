@@ -238,12 +238,86 @@ def load_file(path: Path) -> dict:
     return validate(raw, path, text)
 
 
-class Config:
-    """Merged settings; ``cfg["defaults.backend"]`` or ``cfg.section("tmux")``.
+@dataclass(frozen=True)
+class DefaultsSettings:
+    provider: str        # "" = first installed agent CLI in the providers' order, else "shell"
+    backend: str
+    priority: int
 
-    The project layer's ``[hooks]`` run commands, so they are merged only when the user trusts
-    that repo's executable content (``planeai trust``); until then they are ``withheld`` and
-    whoever reads the hooks is told once how to trust them."""
+
+@dataclass(frozen=True)
+class WorktreeSettings:
+    root: str            # "" = <data dir>/worktrees
+    copy_ignored: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class TmuxSettings:
+    socket: str          # "" = one server per PLANEAI_HOME
+
+
+@dataclass(frozen=True)
+class DaemonSettings:
+    detach_key: str
+    scrollback: int
+
+
+@dataclass(frozen=True)
+class DispatchSettings:
+    enabled: bool
+    max_sessions: int
+    per_project: dict[str, int]
+    per_provider: dict[str, int]
+    poll_interval: float
+    backend: str         # "" = defaults.backend
+    yolo: bool
+    on_success: str      # "done" | "in_review"
+    max_retries: int
+    idle_complete_after: float
+    stale_after: float
+    rules: tuple[dict, ...]
+
+
+@dataclass(frozen=True)
+class HooksSettings:
+    timeout: float
+    commands: dict[str, tuple[str, ...]]   # hook name -> shell commands, in order
+
+    def for_hook(self, name: str) -> tuple[str, ...]:
+        return self.commands.get(name, ())
+
+
+@dataclass(frozen=True)
+class NotifySettings:
+    events: frozenset[str]
+    desktop: bool
+    bell: bool
+
+
+def _typed(cls, body: dict[str, Any]):
+    """A section's merged values as its dataclass: lists become tuples, whole numbers given for
+    durations become floats (validate() has checked every value already)."""
+    values = {}
+    for name, value in body.items():
+        if isinstance(value, list):
+            value = tuple(copy.deepcopy(value))
+        elif isinstance(value, dict):
+            value = copy.deepcopy(value)
+        values[name] = value
+    fields = cls.__dataclass_fields__
+    for name, f in fields.items():
+        if f.type == "float" and isinstance(values.get(name), int):
+            values[name] = float(values[name])
+    return cls(**{k: v for k, v in values.items() if k in fields})
+
+
+class Config:
+    """Merged settings, read as typed sections: ``cfg.defaults.backend``, ``cfg.dispatch``.
+
+    ``data`` holds the merged tables; ``set()`` changes one key with the same checks a file
+    gets (command-line overrides). The project layer's ``[hooks]`` run commands, so they are
+    merged only when the user trusts that repo's executable content (``planeai trust``); until
+    then they are ``withheld`` and whoever reads the hooks is told once how to trust them."""
 
     def __init__(self, data: dict[str, dict[str, Any]], sources: list[Path], *,
                  project_dir: Path | None = None,
@@ -254,20 +328,51 @@ class Config:
         self._layers = layers or []        # (parsed file, is the project layer), in order
         self.withheld = withheld           # trust.Content of project hooks not in use
 
-    def __getitem__(self, dotted: str) -> Any:
-        section, key = dotted.split(".", 1)
-        return self.data[section][key]
+    # Built on each read: cheap (µs), and a set() or readmit() shows at once everywhere.
+    @property
+    def defaults(self) -> DefaultsSettings:
+        return _typed(DefaultsSettings, self.data["defaults"])
 
-    def section(self, name: str) -> dict[str, Any]:
-        if name == "hooks" and self.withheld is not None:
+    @property
+    def worktrees(self) -> WorktreeSettings:
+        return _typed(WorktreeSettings, self.data["worktrees"])
+
+    @property
+    def tmux(self) -> TmuxSettings:
+        return _typed(TmuxSettings, self.data["tmux"])
+
+    @property
+    def daemon(self) -> DaemonSettings:
+        return _typed(DaemonSettings, self.data["daemon"])
+
+    @property
+    def dispatch(self) -> DispatchSettings:
+        return _typed(DispatchSettings, self.data["dispatch"])
+
+    @property
+    def notify(self) -> NotifySettings:
+        body = self.data["notify"]
+        return NotifySettings(events=frozenset(body["events"]), desktop=body["desktop"],
+                              bell=body["bell"])
+
+    @property
+    def hooks(self) -> HooksSettings:
+        if self.withheld is not None:
             from planeai.services import trust
 
             trust.announce(self.withheld, trust.state(self.withheld))
-        return self.data[name]
+        body = self.data["hooks"]
+        return HooksSettings(timeout=float(body["timeout"]), commands={
+            k: tuple(v) for k, v in body.items() if k != "timeout"})
+
+    def set(self, section: str, key: str, value: Any) -> None:
+        """Override one key (a command-line flag); refused like a bad file line would be."""
+        validate({section: {key: value}}, Path("command line"), "")
+        self.data[section][key] = copy.deepcopy(value)
 
     def readmit(self) -> bool:
-        """Use the withheld project hooks if that exact content is trusted now. Updates the
-        hooks table in place, so a dispatcher that holds it sees them."""
+        """Use the withheld project hooks if that exact content is trusted now; every reader
+        of ``hooks`` sees them from then on."""
         if self.withheld is None:
             return False
         from planeai.services import trust

@@ -57,11 +57,55 @@ def test_user_provider_overrides_bundled_and_bad_file_is_reported(run_cli, plane
     assert "broken.toml: command: unknown placeholder {nope}" in err
 
 
-def test_session_start_local_from_cli_is_refused(run_cli, project):
-    code, _, err = run_cli("session", "start", "PLA-1", "--provider", "shell", cwd=project)
+def test_session_start_local_asked_for_by_name_is_refused(run_cli, project):
+    code, _, err = run_cli("session", "start", "PLA-1", "--provider", "shell",
+                           "--backend", "local", cwd=project)
     assert code == 1 and "local backend keeps sessions inside the planeai app" in err
+    assert "--backend tmux" in err
     code, out, _ = run_cli("session", "list", "--json")
     assert json.loads(out) == []
+
+
+def test_cli_with_no_flags_starts_on_a_backend_that_outlives_it(tmux_cli_env, planeai_home,
+                                                                 repo):
+    """defaults.backend is local (the embedded default): `session start` and `run` from the
+    CLI use tmux instead and say so, rather than fail."""
+    import subprocess
+    import sys
+
+    from conftest import install_echo_agent
+
+    env = tmux_cli_env()
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "planeai.cli.main", *args], env=env,
+                              cwd=repo, capture_output=True, text=True, timeout=120)
+
+    assert cli("project", "add", str(repo)).returncode == 0
+    install_echo_agent(planeai_home / "config" / "providers")
+    assert cli("task", "add", "one").returncode == 0
+    r = cli("session", "start", "PLA-1", "--provider", "echoer")
+    assert r.returncode == 0, r.stderr
+    assert "started PLA-1: echoer on tmux" in r.stdout
+    assert "using the tmux backend" in r.stderr and "defaults.backend" in r.stderr
+    r = cli("run", "say hi @echoer")
+    assert r.returncode == 0 and "started PLA-2: echoer" in r.stdout, r.stderr
+    listed = json.loads(cli("session", "list", "--json").stdout)
+    assert {(s["task"], s["backend"], s["state"]) for s in listed} == {
+        ("PLA-1", "tmux", "running"), ("PLA-2", "tmux", "running")}
+    for key in ("PLA-1", "PLA-2"):
+        assert cli("session", "stop", key).returncode == 0
+
+
+def test_input_is_checked_before_the_backend(run_cli, project):
+    """A wrong mention or task is named even where no backend could run (local asked for)."""
+    code, _, err = run_cli("run", "hi @nosuchagent", "--backend", "local", cwd=project)
+    assert code == 1 and "nosuchagent" in err and "backend" not in err, err
+    code, _, err = run_cli("session", "start", "PLA-77", "--backend", "local", cwd=project)
+    assert code == 1 and "PLA-77" in err and "backend" not in err, err
+    code, _, err = run_cli("session", "start", "PLA-1", "--provider", "nosuch",
+                           "--backend", "local", cwd=project)
+    assert code == 1 and "unknown agent 'nosuch'" in err, err
 
 
 def test_session_commands_on_unknown_refs(run_cli, project):

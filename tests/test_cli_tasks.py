@@ -228,3 +228,15 @@ def test_event_log_records_every_change(run_cli, project):
         ("task.edited", "PLA-1"), ("task.moved", "PLA-1"), ("task.blocked", "PLA-2"),
         ("task.deleted", "PLA-2")]
     assert events[4]["data"] == {"from": "todo", "to": "in_progress"}
+
+
+def test_events_limit_shows_the_newest_and_oldest_is_a_flag(run_cli, project):
+    for i in range(5):
+        run_cli("task", "add", f"t{i}")
+    every = json.loads(run_cli("events", "--json", "--limit", "1000")[1])
+    newest = json.loads(run_cli("events", "--json", "--limit", "2")[1])
+    oldest = json.loads(run_cli("events", "--json", "--limit", "2", "--oldest")[1])
+    assert [e["id"] for e in newest] == [e["id"] for e in every[-2:]]  # oldest first
+    assert [e["id"] for e in oldest] == [e["id"] for e in every[:2]]
+    code, out, err = run_cli("events", "--limit", "0")
+    assert code == 1 and err.count("\n") == 1 and "--limit 0" in err and not out

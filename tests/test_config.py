@@ -40,13 +40,13 @@ def test_layers_override_in_order(tmp_path):
     extra = tmp_path / "extra.toml"
     extra.write_text('[tmux]\nsocket = "mine"\n')
     cfg = config.load(user_file=user, project_dir=proj, explicit=extra, env={})
-    assert cfg["defaults.backend"] == "tmux"
-    assert cfg["defaults.priority"] == 5
-    assert cfg["tmux.socket"] == "mine"
-    assert cfg["worktrees.copy_ignored"] == []
+    assert cfg.defaults.backend == "tmux"
+    assert cfg.defaults.priority == 5
+    assert cfg.tmux.socket == "mine"
+    assert cfg.worktrees.copy_ignored == ()
     assert cfg.sources == [user, proj / ".planeai" / "config.toml", extra]
     cfg = config.load(user_file=user, env={"PLANEAI_CONFIG": str(extra)})
-    assert cfg["tmux.socket"] == "mine"
+    assert cfg.tmux.socket == "mine"
 
 
 def test_missing_optional_layers_are_fine(tmp_path):
@@ -98,3 +98,37 @@ def test_explicit_missing_file_is_an_error(tmp_path):
 
 def test_example_is_valid_toml():
     tomllib.loads(EXAMPLE.read_text())
+
+
+def test_every_key_reaches_code_as_a_typed_field(tmp_path):
+    """Code reads settings as typed sections; a key added to SCHEMA without a field there
+    would be silently unreadable."""
+    cfg = config.load(user_file=tmp_path / "none.toml", env={})
+    for section, keys in config.SCHEMA.items():
+        typed = getattr(cfg, section)
+        for key in keys:
+            if section == "hooks" and key != "timeout":
+                assert typed.for_hook(key) == ()
+            else:
+                assert hasattr(typed, key), f"{section}.{key} has no typed field"
+
+
+def test_typed_values_have_their_declared_types(tmp_path):
+    user = tmp_path / "user.toml"
+    user.write_text('[dispatch]\npoll_interval = 2\nmax_sessions = 4\n'
+                    '[worktrees]\ncopy_ignored = [".env"]\n[hooks]\nidle = ["true"]\n')
+    cfg = config.load(user_file=user, env={})
+    assert cfg.dispatch.poll_interval == 2.0 and isinstance(cfg.dispatch.poll_interval, float)
+    assert cfg.dispatch.max_sessions == 4
+    assert cfg.worktrees.copy_ignored == (".env",)
+    assert cfg.hooks.for_hook("idle") == ("true",) and cfg.hooks.timeout == 60.0
+    assert cfg.notify.events == {"needs_input", "completed", "failed", "stale"}
+
+
+def test_a_command_line_override_is_checked_like_a_file_line(tmp_path):
+    cfg = config.load(user_file=tmp_path / "none.toml", env={})
+    cfg.set("dispatch", "max_sessions", 7)
+    assert cfg.dispatch.max_sessions == 7
+    with pytest.raises(ConfigError, match=r"dispatch.max_sessions = 0 is out of range"):
+        cfg.set("dispatch", "max_sessions", 0)
+    assert cfg.dispatch.max_sessions == 7

@@ -187,11 +187,13 @@ def test_idle_after_working_completes(project, agent_log, tmp_path):
 
 
 def test_stale_busy_session_is_flagged_once(project, agent_log, tmp_path, capsys):
+    from planeai.config import NotifySettings
     from planeai.services.notify import Notifier
 
     key = add("stuck", "silent-busy")
     m = make_manager(agent_log, tmp_path, stale_after=1.0)
-    d = Dispatcher(m, notifier=Notifier({"events": ["stale"], "desktop": False, "bell": False}))
+    d = Dispatcher(m, notifier=Notifier(NotifySettings(events=frozenset({"stale"}), desktop=False,
+                                                   bell=False)))
     try:
         run_until(d, lambda: any(e.kind == "dispatch.stale"
                                  for e in m.store.events(task_key=key)))

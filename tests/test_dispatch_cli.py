@@ -111,3 +111,70 @@ def test_project_dispatcher_keeps_to_its_project(repo, tmp_path, planeai_home, p
         kinds = [e.kind for e in s.events(task_key=ended)]
         assert "dispatch.completed" not in kinds and "dispatch.failed" not in kinds
         assert s.sessions_for_task(running)[0].state.value == "running"
+
+
+def test_status_tells_a_killed_dispatcher_from_a_live_one(repo, tmp_path, planeai_home,
+                                                          private_tmux):
+    socket, tmux_tmp = private_tmux
+    env = cli_env(tmp_path, socket, tmux_tmp, "shell")
+    with open_store() as s:
+        add_project(s, repo)
+    d = subprocess.Popen(planeai_cmd() + ["dispatch", "run"], env=env, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        def status() -> dict:
+            r = subprocess.run(planeai_cmd() + ["dispatch", "status", "--json"], env=env,
+                               capture_output=True, text=True, timeout=60)
+            assert r.returncode == 0, r.stderr
+            return json.loads(r.stdout)
+        live = retry_until(lambda: status()["leader"], message="the dispatcher leading")
+        assert f":{d.pid}:" in live
+        d.kill()  # SIGKILL: no release, its lease still runs
+        d.wait(timeout=30)
+        st = status()
+        assert st["leader"] is None and st["dead_leader"] == live
+        r = subprocess.run(planeai_cmd() + ["dispatch", "status"], env=env,
+                           capture_output=True, text=True, timeout=60)
+        assert "none running" in r.stdout and "gone" in r.stdout, r.stdout
+    finally:
+        if d.poll() is None:
+            d.kill()
+
+
+def test_project_dispatcher_notifies_only_of_its_project(repo, tmp_path, planeai_home,
+                                                         private_tmux):
+    """Agents in both projects come to need input while `dispatch run --project planeai`
+    runs: it tells of its own project's agent only."""
+    import signal
+
+    socket, tmux_tmp = private_tmux
+    user_provider(planeai_home, "sleeper", ["/bin/sh", "-c", "sleep 60"])
+    other = make_repo(tmp_path / "other")
+    with open_store() as s:
+        mine, _ = add_project(s, repo)
+        theirs, _ = add_project(s, other, name="other", key="OTH")
+        keys = [task_svc.add_task(s, p, "ask").key for p in (mine, theirs)]
+        for key in keys:  # in review: for a person, not for the dispatcher to start
+            s.set_status(key, Status.IN_REVIEW)
+    env = cli_env(tmp_path, socket, tmux_tmp, "sleeper")
+    d = subprocess.Popen(planeai_cmd() + ["dispatch", "run", "--project", "planeai"], env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    locs = locations()
+    cfg = config_mod.load(user_file=None, env={})
+    m = SessionManager(open_store(locs), cfg, locs, env=env, backends={
+        "tmux": TmuxBackend(socket, env=env, runtime_dir=locs.runtime_dir)})
+    try:
+        retry_until(lambda: m.store.lease_holder("dispatch"), message="the dispatcher leading")
+        for key in reversed(keys):  # by hand, not dispatched; the other project's first
+            sid = m.start(task_key=key, agent="sleeper", backend="tmux").id
+            m.store.set_agent_status(sid, AgentStatus.NEEDS_INPUT.value)  # as an observer saw
+        retry_until(lambda: m.store.kv_get("notify.cursor") == str(m.store.last_event_id()),
+                    message="the dispatcher reading every event")
+    finally:
+        d.send_signal(signal.SIGTERM)
+        out, err = d.communicate(timeout=60)
+        for key in keys:
+            m.stop(key)
+        m.close()
+    assert f"{keys[0]} needs input" in out, out + err
+    assert "OTH" not in out, out

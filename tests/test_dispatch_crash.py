@@ -157,19 +157,26 @@ def per_task(events, kind: str) -> Counter:
     return Counter(e.task_key for e in events if e.kind == kind)
 
 
-def test_two_dispatchers_on_a_slow_repo_dispatch_each_task_once(tmp_path, planeai_home,
-                                                               private_tmux):
-    """A worktree takes 6 s, longer than the lease's 5 s TTL: the heartbeat keeps the lease
-    with the dispatcher that is busy making it, so the second one never takes over."""
+def two_jobs_on_a_slow_repo(tmp_path, planeai_home, private_tmux, log, *, seconds: float):
+    """Two tasks in a repo whose checkouts take ``seconds``; the env a dispatcher runs in
+    (two slots, agents logging their starts to ``log``)."""
     socket, tmux_tmp = private_tmux
-    log = tmp_path / "agents.log"
     write_provider(planeai_home / "config" / "providers", log)
-    repo, gitconfig = slow_checkout_repo(tmp_path, 6)
+    repo, gitconfig = slow_checkout_repo(tmp_path, seconds)
     with open_store() as s:
         project, _ = add_project(s, repo)
         keys = [task_svc.add_task(s, project, f"job {i}").key for i in range(2)]
     env = {**dispatcher_env(tmp_path, planeai_home, socket, tmux_tmp, max_sessions=2),
            "GIT_CONFIG_GLOBAL": str(gitconfig)}
+    return keys, env
+
+
+def test_two_dispatchers_on_a_slow_repo_dispatch_each_task_once(tmp_path, planeai_home,
+                                                               private_tmux):
+    """A worktree takes 6 s, longer than the lease's 5 s TTL: the heartbeat keeps the lease
+    with the dispatcher that is busy making it, so the second one never takes over."""
+    log = tmp_path / "agents.log"
+    keys, env = two_jobs_on_a_slow_repo(tmp_path, planeai_home, private_tmux, log, seconds=6)
     cmd = planeai_cmd() + ["dispatch", "run", "--exit-when-idle"]
     first = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              text=True)
@@ -203,15 +210,8 @@ def test_a_stalled_dispatcher_is_fenced_off_and_kills_nothing(tmp_path, planeai_
     """The leader freezes (SIGSTOP) while making a worktree; its lease expires and a second
     dispatcher takes over. Resumed, the stale one's writes are refused: it starts no agent,
     judges and kills nothing, and goes back to waiting. Every task still runs exactly once."""
-    socket, tmux_tmp = private_tmux
     log = tmp_path / "agents.log"
-    write_provider(planeai_home / "config" / "providers", log)
-    repo, gitconfig = slow_checkout_repo(tmp_path, 2)
-    with open_store() as s:
-        project, _ = add_project(s, repo)
-        keys = [task_svc.add_task(s, project, f"job {i}").key for i in range(2)]
-    env = {**dispatcher_env(tmp_path, planeai_home, socket, tmux_tmp, max_sessions=2),
-           "GIT_CONFIG_GLOBAL": str(gitconfig)}
+    keys, env = two_jobs_on_a_slow_repo(tmp_path, planeai_home, private_tmux, log, seconds=2)
     cmd = planeai_cmd() + ["dispatch", "run"]
     stale = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              text=True)

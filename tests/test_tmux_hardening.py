@@ -172,11 +172,11 @@ def test_ctrl_c_and_stdin_reach_a_background_agent(backend, tmp_path: Path, monk
                                                     reset: str) -> None:
     """The wrapper runs the agent in the background; ^C must still end it (sh starts
     background jobs with SIGINT ignored) and it must still read the terminal."""
-    import planeai.backends.tmux as tmux_mod
+    import planeai.backends.tmux_wrapper as wrapper
 
     if reset == "python":
-        monkeypatch.setattr(tmux_mod, "_reset_signals",
-                            lambda: (sys.executable, "-S", "-c", tmux_mod._PY_RESET))
+        monkeypatch.setattr(wrapper, "reset_signals",
+                            lambda: (sys.executable, "-S", "-c", wrapper.PY_RESET))
     b = backend
     b.spawn(_spec("PLA-1", ["sleep", "1000"], tmp_path, b.env))
     retry_until(lambda: [p for p in session_processes(b.info("PLA-1").pid)
@@ -413,8 +413,8 @@ def test_default_socket_rule(tmp_path: Path) -> None:
     from planeai.config import load
 
     cfg = load(user_file=None, env={})
-    assert cfg["tmux.socket"] == ""
-    assert TmuxBackend(cfg["tmux.socket"], env={"PLANEAI_HOME": str(tmp_path / "real")}
+    assert cfg.tmux.socket == ""
+    assert TmuxBackend(cfg.tmux.socket, env={"PLANEAI_HOME": str(tmp_path / "real")}
                        ).socket == one
 
 

@@ -282,9 +282,9 @@ def test_untrusted_project_hooks_never_reach_the_dispatcher_thread(hostile, tmp_
         locs = locations()
         install_echo_agent(locs.user_providers_dir)
         cfg = config.load(user_file=None, project_dir=hostile.repo, env={})
-        assert cfg["defaults.priority"] == 7            # what runs nothing still applies
-        assert cfg.section("hooks")["task_dispatched"] == []
-        assert cfg.section("hooks")["task_dispatched"] == []
+        assert cfg.defaults.priority == 7            # what runs nothing still applies
+        assert cfg.hooks.for_hook("task_dispatched") == ()
+        assert cfg.hooks.for_hook("task_dispatched") == ()
         cfg.data["defaults"]["provider"] = "echoer"
         cfg.data["dispatch"].update({"backend": "local", "poll_interval": 0.1})
         store = open_store(locs)
@@ -300,10 +300,10 @@ def test_untrusted_project_hooks_never_reach_the_dispatcher_thread(hostile, tmp_
             assert hostile.canaries() == {}
             assert len(said) == 1 and "planeai trust" in said[0]  # once, for hooks + providers
 
-            # trusted now (as the app does after its prompt): the same hooks table gets them
+            # trusted now (as the app does after its prompt): the running hook runner sees them
             trust.trust(trust.read_content(hostile.repo))
-            hooks = d.hooks.config
-            assert cfg.readmit() and hooks["task_dispatched"] == [hostile.hook_cmd]
+            assert cfg.readmit()
+            assert d.hooks.config.hooks.for_hook("task_dispatched") == (hostile.hook_cmd,)
             assert "claude" in m.registry(project).providers
             m.forget_registries()
             assert str(m.registry(project).get("claude").source).startswith(
@@ -361,7 +361,7 @@ async def test_app_asks_before_anything_of_the_repo_runs(hostile, answer, shell_
             shown = str(app.screen.query_one("#what Static", Static).content)
             assert hostile.hook_cmd in shown and "claude.toml" in shown
             # nothing of it in use while the question is open
-            assert svc.manager.config.section("hooks")["task_dispatched"] == []
+            assert svc.manager.config.hooks.for_hook("task_dispatched") == ()
             assert not str(svc.manager.registry(svc.project).get("claude").source).startswith(
                 str(hostile.repo.resolve()))
             await pilot.press(answer)
@@ -369,8 +369,8 @@ async def test_app_asks_before_anything_of_the_repo_runs(hostile, answer, shell_
                            what="prompt closed")
             if answer == "t":
                 await wait_for(pilot, lambda: trust.entries(), what="trust stored")
-                await wait_for(pilot, lambda: svc.manager.config.section("hooks")
-                               ["task_dispatched"] == [hostile.hook_cmd], what="hooks in use")
+                await wait_for(pilot, lambda: svc.manager.config.hooks.for_hook(
+                    "task_dispatched") == (hostile.hook_cmd,), what="hooks in use")
                 src = svc.manager.registry(svc.project).get("claude").source
                 assert str(src).startswith(str(hostile.repo.resolve()))
             else:

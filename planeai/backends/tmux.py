@@ -16,19 +16,19 @@ in ``/`` and the wrapper cds into the worktree itself; pasted text goes in as on
 ``set-buffer`` argument. Names (sessions, buffers) are checked by ``check_name``; argv and
 ``-e`` values reach the process as they are.
 
-Over 450 lines: the protocol and the pitfalls above belong to one class; the control-mode
-connection and its parsing live in ``tmux_control/``.
+What runs inside a pane (the sh wrapper that records the agent's pid and exit status, the
+signal reset before exec) and the files it keeps are ``tmux_wrapper``; the control-mode
+connection and its parsing are ``tmux_control/``. Over 450 lines all the same: what is left
+is the Backend protocol over one control client, and its streaming, its kill and its status
+reads share that client, the pane map and the pitfalls above, so they stay one class.
 """
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import os
-import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -40,6 +40,7 @@ from planeai.backends.base import (key_bytes, OutputCallback, SessionInfo, Snaps
 from planeai.backends.procs import kill_session_processes
 from planeai.backends.tmux_control import (TmuxCommandError, TmuxControl, TmuxControlClosed,
                                            server_env)
+from planeai.backends.tmux_wrapper import WrapperFiles, wrapped_argv
 from planeai.errors import BackendError
 
 HISTORY_LIMIT = 10000
@@ -82,69 +83,6 @@ def _foreground_group(pid: int) -> int | None:
     return tpgid if tpgid > 0 else None
 
 
-# The agent runs under a minimal sh (the session leader) that writes its pid and, at the end,
-# the agent's exit status to private files: tmux 3.3a now and then never reaps a pane's child
-# (pane dead, no status), and after the server died the pid still reaches the session.
-# Every string is a positional parameter ($0 status file, $1 directory, the rest argv): no
-# text is ever parsed by the shell. The agent runs in the background, so a hangup reaches sh
-# at once (a foreground child defers traps until it ends, and the agent outlived its server);
-# sh forwards HUP and TERM to it and waits again until it has really ended. Without job
-# control a background child stays in sh's process group, the terminal's foreground one, so
-# it reads the tty (fd 3 keeps it: sh gives background jobs /dev/null) and gets ^C; sh starts
-# it with SIGINT and SIGQUIT ignored, which _reset_signals() undoes before exec. A process that
-# ignores the hangup too is ended by kill()/forget() (planeai.backends.procs).
-_WRAPPER_SCRIPT = (
-    'printf %s "$$" > "$0.pid"; '
-    'if cd -- "$1"; then shift; '
-    'exec 3<&0; "$@" <&3 3<&- & c=$!; exec 3<&-; '
-    'trap \'kill -HUP "$c" 2>/dev/null\' HUP; trap \'kill -TERM "$c" 2>/dev/null\' TERM; '
-    'trap : INT QUIT; '
-    'while :; do wait "$c"; s=$?; kill -0 "$c" 2>/dev/null || break; done; '
-    'else s=1; fi; '
-    'printf %s "$s" > "$0.tmp" && mv "$0.tmp" "$0"; exit "$s"')
-EXIT_WRAPPER = ["/bin/sh", "-c", _WRAPPER_SCRIPT]
-
-_RESET = "INT,QUIT,HUP,TERM,PIPE"  # sh starts background jobs ignoring INT and QUIT, and
-# planeai itself may have inherited ignored signals (nohup, `&`): the agent gets defaults
-_PY_RESET = ("import os, signal, sys\n"
-             f"for n in {_RESET!r}.split(','):\n"
-             "    signal.signal(getattr(signal, 'SIG' + n), signal.SIG_DFL)\n"
-             "try: os.execvp(sys.argv[1], sys.argv[1:])\n"
-             "except OSError as e: sys.stderr.write(f'{sys.argv[1]}: {e.strerror}\\n')\n"
-             "sys.exit(127)\n")
-
-
-@functools.cache
-def _reset_signals() -> tuple[str, ...]:
-    """A prefix that execs argv with default signal handling: GNU env (coreutils 8.31+), else
-    a Python one-liner (it execs, so nothing stays behind)."""
-    env = shutil.which("env") or "/usr/bin/env"
-    try:
-        ok = subprocess.run([env, f"--default-signal={_RESET}", "true"], capture_output=True,
-                            timeout=10).returncode == 0
-    except (OSError, subprocess.SubprocessError):
-        ok = False
-    if ok:
-        return (env, f"--default-signal={_RESET}")
-    return (sys.executable, "-S", "-c", _PY_RESET)
-
-
-def wrapped_argv(status_file: str, cwd: str, argv: list[str]) -> list[str]:
-    """The pane's argv: the wrapper, its files and directory, then the agent's argv."""
-    # absolute: `cd -- -` would mean $OLDPWD, and CDPATH applies to relative paths only
-    return [*EXIT_WRAPPER, status_file, os.path.abspath(cwd), *_reset_signals(), *argv]
-
-
-def _leader_of(pid: int, status_file: Path) -> bool:
-    """Is ``pid`` still the wrapper that wrote this pid file (and not a reused pid)?"""
-    try:
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return False
-    return len(argv) > 3 and argv[2] == _WRAPPER_SCRIPT.encode() \
-        and argv[3] == os.fsencode(str(status_file))
-
-
 class TmuxBackend:
     kind = "tmux"
     in_process = False
@@ -154,7 +92,7 @@ class TmuxBackend:
 
     @classmethod
     def from_settings(cls, config, locs, env: dict[str, str]) -> TmuxBackend:
-        return cls(config["tmux.socket"], env=env, runtime_dir=locs.runtime_dir)
+        return cls(config.tmux.socket, env=env, runtime_dir=locs.runtime_dir)
 
     def __init__(self, socket: str = "", *, env: dict[str, str] | None = None,
                  tmux_bin: str = "tmux", runtime_dir: Path | None = None) -> None:
@@ -166,6 +104,9 @@ class TmuxBackend:
         self._lock = threading.Lock()
         self._subs: dict[str, list[OutputCallback]] = {}
         self._pane_to_name: dict[str, str] = {}
+        # the wrappers' pid and status files (tmux_wrapper), one private directory per server
+        self._files = WrapperFiles((runtime_dir or Path(tempfile.gettempdir()))
+                                   / f"tmux-{self.socket}-status")
 
     # ------------------------------------------------------------------ control client
     def ctl(self) -> TmuxControl:
@@ -255,13 +196,13 @@ class TmuxBackend:
         existing = self.info(spec.name)
         if existing is not None and existing.alive:
             raise BackendError(f"tmux session {spec.name} is already running")
-        status_file = self._status_file(spec.name)
+        status_file = self._files.status_file(spec.name)
         try:
             status_file.unlink()
         except FileNotFoundError:
             pass
         try:
-            self._pid_file(spec.name).unlink()
+            self._files.pid_file(spec.name).unlink()
         except FileNotFoundError:
             pass
         argv = wrapped_argv(str(status_file), spec.cwd, spec.argv)
@@ -329,7 +270,7 @@ class TmuxBackend:
     def info(self, name: str) -> SessionInfo | None:
         info = self._pane_info(name)
         if info is not None and not info.alive and info.exit_code is None:
-            info.exit_code = self._recorded_status(name)
+            info.exit_code = self._files.status(name)
         return info
 
     def _pane_info(self, name: str) -> SessionInfo | None:
@@ -346,35 +287,11 @@ class TmuxBackend:
         pid = int(parts[2]) if parts[2].isdigit() else None
         return SessionInfo(name, not dead, status, pid)
 
-    def _status_file(self, name: str) -> Path:
-        d = (self.runtime_dir or Path(tempfile.gettempdir())) / f"tmux-{self.socket}-status"
-        d.mkdir(parents=True, exist_ok=True)
-        os.chmod(d, 0o700)
-        return d / name
-
-    def _pid_file(self, name: str) -> Path:
-        return self._status_file(name).with_name(name + ".pid")
-
-    def _recorded_leader(self, name: str) -> int | None:
-        """The wrapper's pid from its pid file, if that wrapper still runs: how a session
-        whose tmux server died is still reached."""
-        try:
-            pid = int(self._pid_file(name).read_text().strip())
-        except (OSError, ValueError):
-            return None
-        return pid if pid > 1 and _leader_of(pid, self._status_file(name)) else None
-
-    def _recorded_status(self, name: str) -> int | None:
-        try:
-            return int(self._status_file(name).read_text().strip())
-        except (OSError, ValueError):
-            return None
-
     def _dead_status(self, name: str, tries: int = 25) -> int | None:
         """tmux marks a pane dead a moment before it has reaped the exit status (and now and
         then never does); the wrapper's file has it."""
         for _ in range(tries):
-            code = self._recorded_status(name)
+            code = self._files.status(name)
             if code is not None:
                 return code
             info = self._pane_info(name)
@@ -471,7 +388,7 @@ class TmuxBackend:
         """End the agent and everything it started; its exit code when known."""
         info = self.info(name)
         if info is None:
-            leader = self._recorded_leader(name)
+            leader = self._files.leader(name)
             if leader is None:
                 raise BackendError(f"no tmux session {name}")
             # the server is gone but the agent is not (it ignored the hangup)
@@ -511,18 +428,14 @@ class TmuxBackend:
     def forget(self, name: str) -> None:
         """Remove the session and end every process it still has."""
         info = self._pane_info(name)
-        leader = info.pid if info is not None else self._recorded_leader(name)
+        leader = info.pid if info is not None else self._files.leader(name)
         try:
             self._cmd("kill-session", "-t", session_target(name))
         except TmuxCommandError:
             pass
         if leader:
             kill_session_processes(leader)
-        for f in (self._status_file(name), self._pid_file(name)):
-            try:
-                f.unlink()
-            except OSError:
-                pass
+        self._files.clear(name)
 
     def attach_command(self, name: str) -> list[str] | None:
         return [self.tmux_bin, "-L", self.socket, "attach-session", "-t", session_target(name)]

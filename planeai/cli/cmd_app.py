@@ -9,21 +9,18 @@ import threading
 
 
 def run(args: argparse.Namespace) -> int:
-    from planeai import config
-    from planeai.paths import locations
-    from planeai.services.context import canonical, open_store, repo_root_of
-    from planeai.services.sessions import SessionManager
+    from planeai.cli.common import context
+    from planeai.services.context import canonical, repo_root_of
     from planeai.tui.model import preload  # pure: no Textual yet
 
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         print("planeai: the app needs a terminal; see `planeai --help` for the commands",
               file=sys.stderr)
         return 2
-    locs = locations()
+    ctx = context()
     root = repo_root_of(os.getcwd())
-    cfg = config.load(user_file=locs.config_file, project_dir=root,
-                      explicit=getattr(args, "config", None))
-    store = open_store(locs)
+    ctx.config  # a bad config file stops here, before the terminal is taken over
+    store = ctx.store
     offer = None
     if root is not None and store.project_by_path(canonical(root)) is None:
         offer = canonical(root)
@@ -42,11 +39,6 @@ def run(args: argparse.Namespace) -> int:
     from planeai.tui.app import PlaneaiApp
 
     loader.join()
-    manager = SessionManager(store, cfg, locs)
-    app = PlaneaiApp(manager, offer_register=offer, initial=pre.get("data"))
-    try:
-        app.run()
-    finally:
-        manager.close()
-        store.close()
+    app = PlaneaiApp(ctx.manager, offer_register=offer, initial=pre.get("data"))
+    app.run()  # main() closes the context (sessions' backends, then the store)
     return app.return_code or 0

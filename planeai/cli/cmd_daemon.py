@@ -23,18 +23,15 @@ def start(args: argparse.Namespace) -> int:
     if pid is not None:
         print(f"daemon already running (pid {pid}), socket {paths.socket}")
         return 0
-    pid = daemon.start(paths, scrollback=_config(args)["daemon.scrollback"])
+    pid = daemon.start(paths, scrollback=_config(args).daemon.scrollback)
     print(f"daemon started (pid {pid}), socket {paths.socket}, log {paths.log}")
     return 0
 
 
 def _config(args: argparse.Namespace):
-    from planeai import config
-    from planeai.paths import locations
-    from planeai.services.context import repo_root_of
+    from planeai.cli.common import context
 
-    return config.load(user_file=locations().config_file, project_dir=repo_root_of("."),
-                       explicit=getattr(args, "config", None))
+    return context().config
 
 
 def _live_sessions(paths) -> list[str] | None:

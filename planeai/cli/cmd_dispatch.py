@@ -17,11 +17,11 @@ def run(args: argparse.Namespace) -> int:
 
     m = manager(args)
     if args.max_sessions is not None:
-        m.config.data["dispatch"]["max_sessions"] = args.max_sessions
+        m.config.set("dispatch", "max_sessions", args.max_sessions)
     if args.backend:
-        m.config.data["dispatch"]["backend"] = args.backend
+        m.config.set("dispatch", "backend", args.backend)
     project = resolve_project(m.store, args.project) if args.project else None
-    d = Dispatcher(m, project=project, notifier=Notifier(m.config.section("notify")))
+    d = Dispatcher(m, project=project, notifier=Notifier(m.config.notify))
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -69,11 +69,16 @@ def status(args: argparse.Namespace) -> int:
     finally:
         m.close()
     if args.json:
-        print_json({"leader": st.leader, "max_sessions": st.max_sessions,
+        print_json({"leader": st.leader, "dead_leader": st.dead_leader,
+                    "max_sessions": st.max_sessions,
                     "running": [s.as_dict() for s in st.running],
                     "queue": [t.key for t in st.queue]})
         return 0
-    print(f"dispatcher: {st.leader or 'none running'}")
+    if st.dead_leader:
+        print(f"dispatcher: none running ({st.dead_leader} holds the lease but its process is "
+              "gone; the next dispatcher takes over at once)")
+    else:
+        print(f"dispatcher: {st.leader or 'none running'}")
     print(f"slots: {len(st.running)}/{st.max_sessions} in use")
     if st.running:
         print(table([["SESSION", "TASK", "AGENT", "STATUS"]] +

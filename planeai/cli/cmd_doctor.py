@@ -10,7 +10,6 @@ import tomllib
 from planeai import __version__
 from planeai.bundled import providers_dir, skills_dir
 from planeai.cli.common import print_json
-from planeai.paths import locations
 
 _TOOLS = ["git", "tmux", "docker"]
 _FALLBACK_AGENTS = {"claude": "claude", "codex": "codex", "gemini": "gemini", "kiro": "kiro-cli",
@@ -42,12 +41,10 @@ def _agents() -> dict[str, str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from planeai import config
-    from planeai.services.context import repo_root_of
+    from planeai.cli.common import context
 
-    locs = locations()
-    cfg = config.load(user_file=locs.config_file, project_dir=repo_root_of("."),
-                      explicit=args.config)
+    locs = context().locations
+    cfg = context().config
     pdir, sdir = providers_dir(), skills_dir()
     report = {
         "version": __version__,

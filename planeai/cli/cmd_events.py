@@ -11,7 +11,8 @@ from planeai.services.board import event_log
 
 def run(args: argparse.Namespace) -> int:
     with store() as s:
-        events = event_log(s, after=args.after, task_key=args.task, limit=args.limit)
+        events = event_log(s, after=args.after, task_key=args.task, limit=args.limit,
+                           newest=not args.oldest)
     if args.json:
         print_json([e.as_dict() for e in events])
         return 0

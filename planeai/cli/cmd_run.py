@@ -10,14 +10,16 @@ from planeai.errors import PlaneaiError
 
 def run(args: argparse.Namespace) -> int:
     from planeai.services.context import resolve_project
-    from planeai.services.run_many import run_many
+    from planeai.services.run_many import plan_run, start_run
 
     m = manager(args)
     try:
-        kind = cli_backend(m, args.backend)
         project = None if args.task else resolve_project(m.store, args.project)
-        r = run_many(m, args.prompt, extra_agents=args.agents, task_key=args.task,
-                     project=project, backend=kind, yolo=args.yolo)
+        # the input first: a wrong mention is named before any backend is looked at
+        plan = plan_run(m, args.prompt, extra_agents=args.agents, task_key=args.task,
+                        project=project)
+        kind = cli_backend(m, args.backend)
+        r = start_run(m, plan, backend=kind, yolo=args.yolo)
         m.wait_for_prompts()
         if args.json:
             print_json({"task": r.task.key, "sessions": [s.as_dict() for s in r.sessions],

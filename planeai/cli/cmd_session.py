@@ -13,13 +13,18 @@ from planeai.errors import ValidationError
 def start(args: argparse.Namespace) -> int:
     m = manager(args)
     try:
-        kind = cli_backend(m, args.backend)
-        project = None
-        if args.key is None:
+        key, project, task = _key(args.key), None, None
+        if key is None:
             from planeai.services.context import resolve_project
 
             project = resolve_project(m.store, args.project)
-        s = m.start(task_key=_key(args.key), project=project, agent=args.provider,
+        else:
+            task = m.store.get_task(key)
+        # the input first (task, agent), then which backend and whether it can run here
+        m.resolve_agent(args.provider, project or m.store.get_project_by_id(task.project_id),
+                        task)
+        kind = cli_backend(m, args.backend)
+        s = m.start(task_key=key, project=project, agent=args.provider,
                     backend=kind, worktree=not args.no_worktree, yolo=args.yolo,
                     prompt=args.prompt, autonomous=args.autonomous)
         if args.json:

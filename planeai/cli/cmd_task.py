@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import os
 
-from planeai.cli.common import print_json, read_description, session_task_key, store, table
+from planeai.cli.common import (
+    context, print_json, read_description, session_task_key, store, table)
 from planeai.core.models import STATUS_ORDER, Task
 from planeai.errors import ValidationError
 from planeai.services import tasks as svc
-from planeai.services.context import load_config, resolve_project
+from planeai.services.context import resolve_project
 
 _MARK = {"todo": " ", "in_progress": ">", "in_review": "?", "done": "x"}
 
@@ -19,7 +20,7 @@ def add(args: argparse.Namespace) -> int:
     parent = args.parent
     if parent is None and not args.no_parent:
         parent = session_task_key()  # inside a session: a subtask of the session's task
-    defaults = svc.TaskDefaults.of(load_config(explicit=getattr(args, "config", None)))
+    defaults = svc.TaskDefaults.of(context().config)
     with store() as s:
         project = resolve_project(s, args.project)
         task = svc.add_task(

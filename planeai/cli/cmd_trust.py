@@ -7,7 +7,7 @@ import argparse
 import shlex
 from pathlib import Path
 
-from planeai.cli.common import print_json, table
+from planeai.cli.common import context, print_json, table
 from planeai.errors import ValidationError
 
 
@@ -20,7 +20,7 @@ def run(args: argparse.Namespace) -> int:
         return _list(args)
     if args.revoke:
         return _revoke(args)
-    root = trust.repo_for(args.path)
+    root = trust.repo_for(args.path, context().store)
     content = trust.read_content(root)
     st = trust.state(content)
     if content.empty:
@@ -56,7 +56,7 @@ def _revoke(args: argparse.Namespace) -> int:
 
     ref = args.path or "."
     # a repo that is gone can still be forgotten by the path it had
-    root = trust.repo_for(ref) if Path(ref).expanduser().exists() else ref
+    root = trust.repo_for(ref, context().store) if Path(ref).expanduser().exists() else ref
     if trust.revoke(root):
         msg = f"no longer trusted: {root} (its hooks and provider files are not used)"
     elif Path(ref).expanduser().exists():

@@ -6,14 +6,42 @@ import argparse
 import json
 import os
 import sys
+from contextlib import contextmanager
 
 from planeai.errors import ValidationError
 
 
-def store():
-    from planeai.services.context import open_store
+_context = None  # this process's AppContext: one per command (see main())
 
-    return open_store()
+
+def begin(args: argparse.Namespace | None) -> None:
+    """Start a command: its context reads --config from ``args`` when first used."""
+    global _context
+    end()
+    from planeai.services.context import AppContext
+
+    _context = AppContext.load(explicit=getattr(args, "config", None))
+
+
+def end() -> None:
+    global _context
+    if _context is not None:
+        _context.close()
+    _context = None
+
+
+def context():
+    """This command's AppContext (locations, config, store, session manager)."""
+    if _context is None:
+        begin(None)
+    return _context
+
+
+@contextmanager
+def store():
+    """The context's store, for ``with store() as s:`` blocks; it stays open until the
+    command ends."""
+    yield context().store
 
 
 def print_json(obj) -> None:
@@ -98,30 +126,15 @@ def table(rows: list[list[str]]) -> str:
     return "\n".join(out)
 
 
-def manager(args: argparse.Namespace):
-    """A SessionManager on the store, with config layers for the current repo."""
-    from planeai import config
-    from planeai.paths import locations
-    from planeai.services.context import open_store, repo_root_of
-    from planeai.services.sessions import SessionManager
-
-    locs = locations()
-    cfg = config.load(user_file=locs.config_file, project_dir=repo_root_of("."),
-                      explicit=getattr(args, "config", None))
-    return SessionManager(open_store(locs), cfg, locs)
+def manager(args: argparse.Namespace | None = None):
+    """This command's SessionManager (store, config layers for the current repo)."""
+    return context().manager
 
 
 def cli_backend(m, requested: str | None) -> str:
-    """The backend for sessions started from the CLI: not one whose sessions live inside the
-    process that starts them (they would end with this command)."""
-    from planeai.errors import BackendError
-
-    kind = requested or m.config["defaults.backend"]
-    if m.runs_in_process(kind):
-        others = [name for name, _ in m.backend_choices() if not m.runs_in_process(name)]
-        hint = (f"pass --backend {others[0]} (or set defaults.backend = \"{others[0]}\"), or "
-                if others else "")
-        raise BackendError(
-            f"the {kind} backend keeps sessions inside the planeai app, so this command's "
-            f"sessions would end with it; {hint}start them from the app")
+    """The backend for sessions started from the CLI (they must outlive this command);
+    says on stderr when the configured one was passed over."""
+    kind, note = m.outliving_backend(requested)
+    if note:
+        print(f"planeai: {note}", file=sys.stderr)
     return kind

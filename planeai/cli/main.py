@@ -243,10 +243,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = _cmd(sub, "doctor", "doctor:run",
              "show where planeai keeps things and which tools it finds")
     p.add_argument("--json", action="store_true")
-    p = _cmd(sub, "events", "events:run", "print the event log")
+    p = _cmd(sub, "events", "events:run",
+             "print the event log: the newest --limit events, oldest first")
     p.add_argument("--task", metavar="KEY")
-    p.add_argument("--after", type=int, default=0, metavar="ID")
-    p.add_argument("--limit", type=int, default=100)
+    p.add_argument("--after", type=int, default=0, metavar="ID",
+                   help="only events after this id (with --oldest: page forward from it)")
+    p.add_argument("--limit", type=int, default=100, metavar="N")
+    p.add_argument("--oldest", action="store_true",
+                   help="the first N events (after --after) instead of the newest N")
     p.add_argument("--json", action="store_true")
     return parser
 
@@ -277,9 +281,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             parser.parse_args([args.command, "--help"])
             return 2
+    from planeai.cli import common
     from planeai.errors import PlaneaiError
 
     try:
+        common.begin(args)
         return _resolve(handler)(args) or 0
     except PlaneaiError as e:
         print(f"planeai: error: {_one_line(str(e))}", file=sys.stderr)
@@ -301,6 +307,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"planeai: error: {_one_line(line)}", file=sys.stderr)
         return 1
+    finally:
+        common.end()
 
 
 if __name__ == "__main__":

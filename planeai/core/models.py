@@ -126,6 +126,10 @@ class SessionState(str, Enum):
     ARCHIVED = "archived"
 
 
+# A live session may still run its agent: at most one per task (the store enforces it).
+LIVE_STATES = (SessionState.CREATED, SessionState.RUNNING)
+
+
 @dataclass
 class Session:
     id: str

@@ -65,4 +65,4 @@ class AgentChooser:
             if "parent" in rule and task.parent_key != rule["parent"].upper():
                 continue
             return rule["provider"]
-        return self.manager.registry(project).default(self.manager.config["defaults.provider"])
+        return self.manager.registry(project).default(self.manager.config.defaults.provider)

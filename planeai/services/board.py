@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from planeai.core.models import Event, Project, Session, SessionState, Task
+from planeai.errors import ValidationError
 from planeai.store.repository import Store
 
 # the sessions the board lists: every one but the archived
@@ -35,12 +36,17 @@ def sessions(store: Store, *, archived: bool = False) -> list[Session]:
 
 
 def event_log(store: Store, *, after: int = 0, task_key: str | None = None,
-              limit: int = 1000) -> list[Event]:
-    """Events after id ``after`` (of one task when ``task_key``), oldest first."""
+              limit: int = 1000, newest: bool = True) -> list[Event]:
+    """Up to ``limit`` events after id ``after`` (of one task when ``task_key``), printed
+    oldest first: the newest ones, or with ``newest=False`` the first ones after ``after``."""
     from planeai.core import validate
 
+    if limit < 1:
+        raise ValidationError(f"--limit {limit}: give a count of 1 or more")
+    if after < 0:
+        raise ValidationError(f"--after {after}: give an event id of 0 or more")
     key = validate.normalize_key(task_key) if task_key else None
-    return store.events(after=after, task_key=key, limit=limit)
+    return store.events(after=after, task_key=key, limit=limit, newest=newest)
 
 
 def last_change(store: Store) -> int:

@@ -8,11 +8,69 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from planeai.core.models import Project
 from planeai.errors import NotFoundError
 from planeai.paths import Locations, locations, secure_dirs
 from planeai.store.repository import Store
+
+if TYPE_CHECKING:
+    from planeai.config import Config
+    from planeai.services.sessions import SessionManager
+
+
+class AppContext:
+    """What one process works with, built once: where things live, the settings, the store
+    and the session manager. The app, the CLI and the dispatcher all start from one; the store
+    and the manager open on first use, so ``planeai task add`` pays only for what it touches."""
+
+    def __init__(self, locs: Locations, config: "Config | None" = None, *,
+                 explicit: str | None = None, cwd: Path | str = ".") -> None:
+        self.locations = locs
+        self._config = config
+        self._explicit, self._cwd = explicit, cwd
+        self._store: Store | None = None
+        self._manager: "SessionManager | None" = None
+
+    @classmethod
+    def load(cls, *, explicit: str | None = None, cwd: Path | str = ".") -> "AppContext":
+        """The user's locations; the config layers for the repo at ``cwd`` (and --config)
+        are read on first use, so a command that needs no settings never parses them."""
+        return cls(locations(), explicit=explicit, cwd=cwd)
+
+    @property
+    def config(self) -> "Config":
+        if self._config is None:
+            self._config = load_config(self.locations, explicit=self._explicit, cwd=self._cwd)
+        return self._config
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = open_store(self.locations)
+        return self._store
+
+    @property
+    def manager(self) -> "SessionManager":
+        if self._manager is None:
+            from planeai.services.sessions import SessionManager
+
+            self._manager = SessionManager(self.store, self.config, self.locations)
+        return self._manager
+
+    def close(self) -> None:
+        if self._manager is not None:
+            self._manager.close()
+        if self._store is not None:
+            self._store.close()
+        self._manager = self._store = None
+
+    def __enter__(self) -> "AppContext":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def open_store(locs: Locations | None = None) -> Store:
@@ -22,7 +80,7 @@ def open_store(locs: Locations | None = None) -> Store:
 
 
 def load_config(locs: Locations | None = None, *, explicit: str | None = None,
-                cwd: Path | str = "."):
+                cwd: Path | str = ".") -> "Config":
     """The layered config the CLI uses: user file, the current repo's .planeai/config.toml,
     then --config / PLANEAI_CONFIG. Cheap enough for ``planeai task add`` (~10 ms)."""
     from planeai import config
@@ -103,6 +161,6 @@ def resolve_project(
 
 def database_failure_line(exc: BaseException) -> str:
     """One line for a database error that reached a front end (damaged, full, locked...)."""
-    from planeai.store.repository import database_error
+    from planeai.store.db import database_error
 
     return str(database_error(locations().db_path, exc))

@@ -39,6 +39,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
+from planeai.config import DispatchSettings
 from planeai.core import events as ev
 from planeai.core.models import Project, Session, SessionState, Status, Task
 from planeai.core.status import AgentStatus
@@ -48,7 +49,9 @@ from planeai.services.hooks import HookRunner
 from planeai.services.notify import Notifier
 from planeai.services.sessions import LIVE_STATES, SessionManager
 from planeai.services.tasks import open_subtasks, ready_queue
-from planeai.store.repository import LeaseLost, LiveSessionExists, Store
+from planeai.store.leases import LeaseLost
+from planeai.store.repository import Store
+from planeai.store.sessions import LiveSessionExists
 
 LEASE = "dispatch"
 NOTIFY_CURSOR = "notify.cursor"
@@ -93,18 +96,23 @@ def _holder_dead(holder: str) -> bool:
 @dataclass
 class DispatchStatus:
     """What ``planeai dispatch status`` (and the app) show about auto-dispatch."""
-    leader: str | None            # the holder of the dispatch lease, if one is live
+    leader: str | None            # the holder of the dispatch lease, if its process runs
     max_sessions: int
     running: list[Session]        # live dispatched sessions
     queue: list[Task]             # ready tasks in dispatch order
     held: list[Task]              # held after too many failures: not ready until moved
+    dead_leader: str | None = None  # a holder whose process is gone (killed) while its
+                                    # lease runs out; the next dispatcher replaces it at once
 
 
 def dispatch_status(manager: SessionManager) -> DispatchStatus:
     d = Dispatcher(manager)
     store = manager.store
+    leader = d.leader()
+    dead = leader if leader and _holder_dead(leader) else None
     return DispatchStatus(
-        leader=d.leader(), max_sessions=int(d.cfg["max_sessions"]),
+        leader=None if dead else leader, dead_leader=dead,
+        max_sessions=d.settings.max_sessions,
         running=d._dispatched_live(everywhere=True), queue=d.candidates(),
         held=[t for t in store.list_tasks() if t.held])
 
@@ -114,23 +122,27 @@ class Dispatcher:
                  holder: str | None = None, notifier: Notifier | None = None) -> None:
         self.m = manager
         self.store = manager.store
-        self.cfg = manager.config.section("dispatch")
         self.project = project
         self.holder = holder or new_holder_id()
-        self.hooks = HookRunner(self.store, manager.config.section("hooks"))
+        self.hooks = HookRunner(self.store, manager.config)
         self.notifier = notifier
         self._worked: set[str] = set()       # sessions seen busy at least once
         self._idle_since: dict[str, float] = {}
         self._stale: set[str] = set()
-        self.chooser = AgentChooser(manager, self.cfg["rules"])
+        self.chooser = AgentChooser(manager, self.settings.rules)
         self.generation: int | None = None   # the lease generation this one leads with
         self._beat: threading.Thread | None = None
         self._beat_stop = threading.Event()
 
+    @property
+    def settings(self) -> DispatchSettings:
+        """The [dispatch] settings as they are now (a --max-sessions override included)."""
+        return self.m.config.dispatch
+
     # ------------------------------------------------------------------ lease
     @property
     def ttl(self) -> float:
-        return max(5.0, 5 * float(self.cfg["poll_interval"]))
+        return max(5.0, 5 * self.settings.poll_interval)
 
     def acquire(self) -> bool:
         gen = self.store.take_lease(LEASE, self.holder, self.ttl)
@@ -295,7 +307,7 @@ class Dispatcher:
                 self._worked.add(s.id)
                 self._idle_since.pop(s.id, None)
                 since = view.snapshot.seconds_since_output if view.snapshot else None
-                if since is not None and since >= float(self.cfg["stale_after"]):
+                if since is not None and since >= self.settings.stale_after:
                     if s.id not in self._stale:
                         self._stale.add(s.id)
                         with self._fenced():
@@ -306,7 +318,7 @@ class Dispatcher:
                     self._stale.discard(s.id)
             elif view.status is AgentStatus.IDLE:
                 self._idle_since.setdefault(s.id, now)
-                limit = float(self.cfg["idle_complete_after"])
+                limit = self.settings.idle_complete_after
                 if limit > 0 and s.id in self._worked and now - self._idle_since[s.id] >= limit:
                     self._complete(s, task, result, reported=False, idle=True)
 
@@ -317,7 +329,7 @@ class Dispatcher:
                   idle: bool = False) -> None:
         if s.state in LIVE_STATES:
             s = self._stop_session(s)
-        target = Status(self.cfg["on_success"])
+        target = Status(self.settings.on_success)
         how = "reported" if reported else ("idle" if idle else "exit 0")
         waiting = self._open_subtasks(task.key)
         with self._fenced():
@@ -353,7 +365,7 @@ class Dispatcher:
             if self._open_subtasks(key):
                 continue
             with self._fenced():
-                self.store.set_status(key, Status(self.cfg["on_success"]),
+                self.store.set_status(key, Status(self.settings.on_success),
                                       reason="its subtasks are done")
                 self.store.append_event(ev.DISPATCH_COMPLETED, project_id=task.project_id,
                                         task_key=key, data={"how": "subtasks"})
@@ -369,7 +381,7 @@ class Dispatcher:
             return None
 
     def _fail(self, s: Session, task: Task, reason: str, result: TickResult) -> None:
-        hold = task.failures + 1 > int(self.cfg["max_retries"])
+        hold = task.failures + 1 > self.settings.max_retries
         with self._fenced():
             self.store.update_session(s.id, outcome="failure")
             self.store.record_failure(task.key, reason, hold=hold)
@@ -407,7 +419,7 @@ class Dispatcher:
         result.running = len(self._dispatched_live()) if self.project else len(running)
         queue = self.candidates()
         result.ready = len(queue)
-        free = int(self.cfg["max_sessions"]) - len(running)
+        free = self.settings.max_sessions - len(running)
         if free <= 0 or not queue:
             return
         per_project: dict[str, int] = {}
@@ -415,9 +427,9 @@ class Dispatcher:
         for s in running:
             per_project[s.project_name] = per_project.get(s.project_name, 0) + 1
             per_provider[s.provider] = per_provider.get(s.provider, 0) + 1
-        project_max = self.cfg["per_project"]
-        provider_max = self.cfg["per_provider"]
-        backend = self.cfg["backend"] or self.m.config["defaults.backend"]
+        project_max = self.settings.per_project
+        provider_max = self.settings.per_provider
+        backend = self.settings.backend or self.m.config.defaults.backend
         for task in queue:
             if free <= 0:
                 break
@@ -434,7 +446,7 @@ class Dispatcher:
                 continue
             try:
                 self.m.start(task_key=task.key, agent=agent, backend=backend,
-                             yolo=bool(self.cfg["yolo"]), autonomous=True, skill=skill,
+                             yolo=self.settings.yolo, autonomous=True, skill=skill,
                              fence=self.fence, on_reserved=self._dispatched(task, agent, skill))
             except LeaseLost:
                 raise
@@ -459,7 +471,7 @@ class Dispatcher:
         return record
 
     def _start_failed(self, task: Task, reason: str) -> None:
-        hold = task.failures + 1 > int(self.cfg["max_retries"])
+        hold = task.failures + 1 > self.settings.max_retries
         with self._fenced():
             self.store.record_failure(task.key, f"could not start: {reason}", hold=hold)
             self.store.append_event(ev.DISPATCH_FAILED, project_id=task.project_id,
@@ -472,7 +484,9 @@ class Dispatcher:
         after = int(self.store.kv_get(NOTIFY_CURSOR, "0") or 0)
         events = self.store.events(after=after, limit=500)
         for e in events:
-            self.notifier.handle(e)
+            # a dispatcher scoped to one project (--project) speaks only of that project
+            if self.project is None or e.project_id in (None, self.project.id):
+                self.notifier.handle(e)
         if events:
             self.store.kv_set(NOTIFY_CURSOR, str(events[-1].id))
 
@@ -486,7 +500,7 @@ class Dispatcher:
         ``dispatch.error`` event and retried after a growing pause; a lost lease sends this
         dispatcher back to waiting for it. ``on_error(exc, pause)`` hears of failures."""
         stop = stop or threading.Event()
-        poll = float(self.cfg["poll_interval"])
+        poll = self.settings.poll_interval
         failures = 0
         self.hooks.start()
         try:

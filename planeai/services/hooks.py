@@ -15,6 +15,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from planeai.config import Config
 from planeai.core import events as ev
 from planeai.core.events import hook_name
 from planeai.core.models import Event
@@ -102,9 +103,9 @@ class HookRunner:
 
     CURSOR = "hooks.cursor"
 
-    def __init__(self, store: Store, hooks_config: dict) -> None:
+    def __init__(self, store: Store, config: Config) -> None:
         self.store = store
-        self.config = hooks_config
+        self.config = config    # read on each batch: hooks trusted later apply at once
         self._thread: threading.Thread | None = None
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -173,12 +174,13 @@ class HookRunner:
     def run_pending(self) -> list[HookResult]:
         """Run the hooks of pending events (a batch); returns what ran."""
         results = []
-        for e in self.pending():
+        events = self.pending()
+        hooks = self.config.hooks if events else None
+        for e in events:
             name = hook_name(e)
-            commands = self.config.get(name, []) if name else []
-            for cmd in commands:
+            for cmd in hooks.for_hook(name) if name else ():
                 env, cwd = event_env(self.store, e, name)
-                r = run_command(cmd, env, cwd, float(self.config.get("timeout", 60)))
+                r = run_command(cmd, env, cwd, hooks.timeout)
                 results.append(r)
                 kind = ev.HOOK_RAN if r.exit_code == 0 else ev.HOOK_FAILED
                 self.store.append_event(kind, task_key=e.task_key, session_id=e.session_id,

@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 
+from planeai.config import NotifySettings
 from planeai.core.events import notification_for
 from planeai.core.models import Event
 
@@ -32,10 +33,10 @@ def message(name: str, e: Event) -> str:
 
 
 class Notifier:
-    def __init__(self, config: dict, *, out=None) -> None:
-        self.events = set(config.get("events", []))
-        self.desktop = bool(config.get("desktop", True))
-        self.bell = bool(config.get("bell", True))
+    def __init__(self, settings: NotifySettings, *, out=None) -> None:
+        self.events = settings.events
+        self.desktop = settings.desktop
+        self.bell = settings.bell
         self.out = out
 
     def desktop_available(self) -> bool:

@@ -27,10 +27,19 @@ def has_mentions(text: str) -> bool:
     return bool(find_mentions(text))
 
 
-def run_many(m: SessionManager, text: str, *, extra_agents: list[str] = (),
-             task_key: str | None = None, project: Project | None = None,
-             backend: str | None = None, yolo: bool = False) -> RunResult:
-    """Validate every mention first (nothing starts when one is wrong), then start them."""
+@dataclass
+class RunPlan:
+    """A checked `run`: every mention resolved, nothing written or started yet."""
+    prompt: str
+    project: Project
+    resolved: list                 # services.mentions.Resolved, one per session
+    task: Task | None              # the existing task to run on, or None for a new one
+
+
+def plan_run(m: SessionManager, text: str, *, extra_agents: list[str] = (),
+             task_key: str | None = None, project: Project | None = None) -> RunPlan:
+    """Check a run's input: mentions, prompt, task or project, each agent usable. Raises
+    ValidationError / NotFoundError naming what is wrong; writes nothing."""
     extra = [a if a.startswith("@") else "@" + a for a in extra_agents]
     mentions = find_mentions(text) + find_mentions(" ".join(extra))
     prompt = strip_mentions(text)
@@ -38,6 +47,7 @@ def run_many(m: SessionManager, text: str, *, extra_agents: list[str] = (),
         raise ValidationError("name at least one agent, e.g. @claude @gemini-flash")
     if not prompt:
         raise ValidationError("the prompt is empty once the @mentions are taken out")
+    task = None
     if task_key:
         task = task_svc.get(m.store, task_key)
         project = m.store.get_project_by_id(task.project_id)
@@ -46,11 +56,19 @@ def run_many(m: SessionManager, text: str, *, extra_agents: list[str] = (),
     resolved = [resolve(x, m.registry(project), m.skill_set(project)) for x in mentions]
     for r in resolved:
         m.resolve_agent(r.agent, project)[0].require_agent()  # before anything starts
-    if not task_key:
-        title = prompt.splitlines()[0].strip()
+    return RunPlan(prompt, project, resolved, task)
+
+
+def start_run(m: SessionManager, plan: RunPlan, *, backend: str | None = None,
+              yolo: bool = False) -> RunResult:
+    """Make the task (unless the plan has one), then start every session in parallel."""
+    task = plan.task
+    if task is None:
+        title = plan.prompt.splitlines()[0].strip()
         title = title if len(title) <= 80 else title[:77] + "..."
-        task = task_svc.add_task(m.store, project, title, description=prompt)
+        task = task_svc.add_task(m.store, plan.project, title, description=plan.prompt)
     result = RunResult(task)
+    resolved = plan.resolved
     slots: list[Session | None] = [None] * len(resolved)
     errors: list[str | None] = [None] * len(resolved)
 
@@ -58,9 +76,9 @@ def run_many(m: SessionManager, text: str, *, extra_agents: list[str] = (),
         r = resolved[i]
         try:
             # side by side on purpose: more than one live session for the task
-            slots[i] = m.start(task_key=task.key, agent=r.agent, backend=backend, prompt=prompt,
-                               yolo=yolo, skill=r.skill.trigger if r.skill else None,
-                               allow_more=True)
+            slots[i] = m.start(task_key=task.key, agent=r.agent, backend=backend,
+                               prompt=plan.prompt, yolo=yolo,
+                               skill=r.skill.trigger if r.skill else None, allow_more=True)
         except PlaneaiError as e:
             errors[i] = f"{r.mention.raw}: {e}"
 
@@ -72,3 +90,11 @@ def run_many(m: SessionManager, text: str, *, extra_agents: list[str] = (),
     result.sessions = [s for s in slots if s is not None]
     result.errors = [e for e in errors if e]
     return result
+
+
+def run_many(m: SessionManager, text: str, *, extra_agents: list[str] = (),
+             task_key: str | None = None, project: Project | None = None,
+             backend: str | None = None, yolo: bool = False) -> RunResult:
+    """Validate every mention first (nothing starts when one is wrong), then start them."""
+    plan = plan_run(m, text, extra_agents=extra_agents, task_key=task_key, project=project)
+    return start_run(m, plan, backend=backend, yolo=yolo)

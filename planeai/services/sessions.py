@@ -3,6 +3,13 @@
 created -> running -> exited(code) -> archived; restart reuses the worktree. Every
 transition is one store write with its event, so the app, hooks and notifications all see
 the same history.
+
+``SessionManager`` is the one way the CLI, the app and the dispatcher start, watch and end
+sessions. Its parts live beside it, one concern each: ``session_plan`` (argv, environment,
+prompt and skills of a start), ``session_input`` (prompts and keys to a live agent),
+``session_watch`` (observing status and exits, reconciling with what really runs). This
+module keeps the plumbing (backends, provider registries) and start / stop / restart /
+archive / delete.
 """
 
 from __future__ import annotations
@@ -10,40 +17,34 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import sys
 import threading
-import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from planeai.backends import registry as backend_registry
-from planeai.backends.base import Backend, Snapshot, SpawnSpec
+from planeai.backends.base import Backend, SpawnSpec
 from planeai.config import Config
-from planeai.core.models import Project, Session, SessionState, Status, Task
-from planeai.core.status import AgentStatus, Observation, classify
+from planeai.core import events as ev
+from planeai.core.models import LIVE_STATES, Project, Session, SessionState, Status, Task
+from planeai.core.status import AgentStatus
 from planeai.errors import (BackendError, ConflictError, NotFoundError, PlaneaiError,
                             ProviderError, WorktreeError)
 from planeai.paths import Locations
 from planeai.providers import Provider, Registry, Variant, load_registry, provider_dirs
 from planeai.services.claims import Claim
-from planeai.store.repository import LeaseLost, Store, now
+from planeai.store.db import now
+from planeai.store.leases import LeaseLost
+from planeai.services.session_input import SessionInput
+from planeai.services.session_plan import SessionPlanning
+from planeai.services.session_watch import SessionView, SessionWatching
+from planeai.store.repository import Store
 
-# Prompts longer than this go through a file: Linux caps one argv element at 128 KiB.
-ARGV_PROMPT_LIMIT = 64 * 1024
-LIVE_STATES = (SessionState.CREATED, SessionState.RUNNING)
-# planeai's own credentials (tracker sync): never handed to an agent's session.
-PLANEAI_SECRETS = ("JIRA_API_TOKEN", "PLANE_API_KEY", "PLANE_WEBHOOK_SECRET")
-
-
-@dataclass
-class SessionView:
-    session: Session
-    status: AgentStatus
-    snapshot: Snapshot | None
+# re-exported: dispatch and the front ends know these names from here
+__all__ = ["LIVE_STATES", "SessionManager", "SessionView"]
 
 
-class SessionManager:
+
+class SessionManager(SessionPlanning, SessionInput, SessionWatching):
     """The one way the CLI and the app start, watch and end sessions."""
 
     def __init__(self, store: Store, config: Config, locs: Locations,
@@ -84,6 +85,27 @@ class SessionManager:
         opening it). Raises BackendError for an unknown backend."""
         return bool(backend_registry.entry(kind).load().in_process)
 
+    def outliving_backend(self, requested: str | None) -> tuple[str, str | None]:
+        """The backend for sessions started by a command that exits right after (the CLI):
+        ``requested``, or the configured default, or, when that one keeps its sessions inside
+        the process (local), the first installed one that does not (tmux, else the daemon).
+        Returns (name, a line saying which was chosen instead, or None). Raises BackendError
+        for an unknown name or an in-process backend asked for by name."""
+        kind = requested or self.config.defaults.backend
+        if not self.runs_in_process(kind):
+            return kind, None
+        outliving = [b.name for b in backend_registry.available()
+                     if not backend_registry.entry(b.name).load().in_process]
+        if requested or not outliving:
+            hint = (f"pass --backend {outliving[0]} (or set defaults.backend = "
+                    f"\"{outliving[0]}\"), or " if outliving else "")
+            raise BackendError(
+                f"the {kind} backend keeps sessions inside the planeai app, so this command's "
+                f"sessions would end with it; {hint}start them from the app")
+        chosen = outliving[0]
+        return chosen, (f"using the {chosen} backend (defaults.backend = \"{kind}\" keeps "
+                        "sessions inside the app; set defaults.backend to choose)")
+
     def in_process_sessions(self) -> list[str]:
         """Live sessions that end when this process does (those of the backends it opened)."""
         return [i.name for b in list(self._backends.values()) if b.in_process
@@ -109,11 +131,11 @@ class SessionManager:
                       task: Task | None = None) -> tuple[Provider, Variant | None]:
         reg = self.registry(project)
         spec = spec or (task.provider if task else None) or reg.default(
-            self.config["defaults.provider"])
+            self.config.defaults.provider)
         return reg.resolve(spec)
 
     def _worktrees_root(self) -> Path:
-        root = self.config["worktrees.root"]
+        root = self.config.worktrees.root
         return Path(root).expanduser() if root else self.locs.worktrees_dir
 
     def session_dir(self, session_id: str) -> Path:
@@ -127,45 +149,6 @@ class SessionManager:
 
     def _claim(self, session_id: str) -> Claim:
         return Claim(self._session_path(session_id))
-
-    def _session_env(self, s_id: str, project: Project, task: Task | None, cwd: str,
-                     provider: Provider, yolo: bool) -> dict[str, str]:
-        env = dict(self.env)
-        # A session gets only its own provider's secrets: every other provider's keys and
-        # planeai's own tracker tokens are removed (a shell session gets none at all).
-        for name in self._secret_names(project) - set(provider.secrets):
-            env.pop(name, None)
-        env.update(provider.env)
-        # `planeai` must be callable inside the session, from the same install as this one
-        bindir = str(Path(sys.executable).parent)
-        path = env.get("PATH", "")
-        if bindir not in path.split(os.pathsep):
-            env["PATH"] = bindir + (os.pathsep + path if path else "")
-        env.update({
-            "PLANEAI_SESSION_ID": s_id,
-            "PLANEAI_PROJECT": project.name,
-            "PLANEAI_WORKTREE": cwd,
-            "PLANEAI_HOME": env.get("PLANEAI_HOME") or "",
-        })
-        if not env["PLANEAI_HOME"]:
-            del env["PLANEAI_HOME"]  # platformdirs defaults: the same user finds the same store
-        if task:
-            env["PLANEAI_TASK_KEY"] = task.key
-        else:
-            env.pop("PLANEAI_TASK_KEY", None)
-        if yolo and os.geteuid() == 0:
-            # Claude Code refuses skip-permissions as root without it
-            env.setdefault("IS_SANDBOX", "1")
-        env.setdefault("TERM", "xterm-256color")
-        for var in ("TMUX", "TMUX_PANE"):
-            env.pop(var, None)
-        return env
-
-    def _secret_names(self, project: Project) -> set[str]:
-        names = set(PLANEAI_SECRETS)
-        for p in self.registry(project).providers.values():
-            names.update(p.secrets)
-        return names
 
     # ------------------------------------------------------------------ start
     def start(
@@ -202,7 +185,7 @@ class SessionManager:
         provider, variant = self.resolve_agent(agent, project, task)
         if prompt is not None or autonomous or skill:
             provider.require_agent()  # task text and prompts never reach a plain shell
-        kind = backend or self.config["defaults.backend"]
+        kind = backend or self.config.defaults.backend
         be = self.backend(kind)
         if task is not None and not allow_more:
             self._refresh_live(task.key)  # one that ended unobserved must not block this one
@@ -240,7 +223,7 @@ class SessionManager:
             claim.abort()  # a command that reaches tmux late must not run the agent
             with self.store.write():
                 self.store.update_session(s_id, state=SessionState.EXITED.value,
-                                          exited_at=now(), event="session.failed",
+                                          exited_at=now(), event=ev.SESSION_FAILED,
                                           event_data={"error": str(e)})
                 self._undo_move(session, moved)
             claim.release()
@@ -248,7 +231,7 @@ class SessionManager:
         try:
             session = self.store.update_session(
                 s_id, state=SessionState.RUNNING.value, pid=info.pid,
-                agent_status=AgentStatus.STARTING.value, event="session.started",
+                agent_status=AgentStatus.STARTING.value, event=ev.SESSION_STARTED,
                 event_data={"argv0": argv[0], "pid": info.pid, "backend": kind})
         finally:
             claim.release()
@@ -324,7 +307,7 @@ class SessionManager:
             w = wt.ensure_worktree(
                 project.path, self._worktrees_root(), name, wt.branch_for(name, task.title),
                 task.base_branch or project.default_branch or None,
-                copy_ignored=self.config["worktrees.copy_ignored"])
+                copy_ignored=self.config.worktrees.copy_ignored)
             cwd, branch = str(w.path), w.branch
 
         values = self._template_values(task, project, cwd, s_id, branch)
@@ -349,83 +332,6 @@ class SessionManager:
             hint = f"; install: {provider.install_hint}" if provider.install_hint else ""
             raise ProviderError(f"{provider.display_name} CLI {argv[0]!r} not found{hint}")
         return cwd, branch, argv, env, deferred
-
-    def wait_for_prompts(self, timeout: float = 90.0) -> None:
-        """Block until pending prompt deliveries are done (the CLI, before it exits)."""
-        deadline = time.monotonic() + timeout
-        for t in self._deliveries:
-            t.join(max(0.0, deadline - time.monotonic()))
-
-    def skill_set(self, project: Project | None):
-        from planeai.skills import load_skills, skill_dirs
-
-        return load_skills(skill_dirs(project.path if project else None))
-
-    def _session_skills(self, project: Project, skill: str | None) -> list:
-        """The bundled planeai skill (how to use the board) plus the one asked for."""
-        sset = self.skill_set(project)
-        chosen = []
-        if "planeai" in sset.skills:
-            chosen.append(sset.skills["planeai"])
-        if skill and skill != "planeai":
-            chosen.append(sset.get(skill))
-        return chosen
-
-    def _template_values(self, task: Task | None, project: Project, cwd: str, s_id: str,
-                         branch: str | None) -> dict[str, str | None]:
-        parent = self.store.get_task(task.parent_key) if task and task.parent_key else None
-        return {
-            "task.key": task.key if task else "",
-            "task.title": task.title if task else "",
-            "task.description": task.description if task else "",
-            "parent.key": parent.key if parent else "",
-            "parent.title": parent.title if parent else "",
-            "worktree": cwd,
-            "project": project.name,
-            "branch": branch or "",
-            "session_id": s_id,
-            "skills": "",
-        }
-
-    def _argv(self, provider: Provider, variant: Variant | None, values: dict,
-              prompt: str | None, s_id: str, yolo: bool) -> tuple[list[str], str | None]:
-        """The argv, and a prompt to paste after start when the command cannot carry it."""
-        wants_prompt = "{prompt}" in provider.command
-        wants_file = any("{prompt_file}" in el for el in provider.command)
-        vals = dict(values)
-        deferred = None
-        if prompt:
-            big = len(prompt.encode("utf-8")) > ARGV_PROMPT_LIMIT
-            if wants_file or (wants_prompt and big):
-                f = self.session_dir(s_id) / "prompt.md"
-                f.write_text(prompt, encoding="utf-8")
-                os.chmod(f, 0o600)
-                vals["prompt_file"] = str(f)
-                if not wants_file:
-                    vals["prompt"] = (f"Your instructions are in the file {f}. "
-                                      "Read it completely and follow it.")
-            elif wants_prompt:
-                vals["prompt"] = prompt
-            else:
-                deferred = prompt
-        return provider.argv(vals, variant=variant, yolo=yolo), deferred
-
-    def _deliver_when_ready(self, session: Session, provider: Provider, text: str,
-                            timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        try:
-            while time.monotonic() < deadline:
-                view = self.observe(session.id)
-                if view.status is AgentStatus.EXITED:
-                    return
-                if view.status is AgentStatus.IDLE:
-                    break
-                time.sleep(0.1)
-            self.send(session.id, text)
-        except PlaneaiError as e:  # the session went away meanwhile: record, do not crash
-            self.store.append_event("session.prompt_failed", project_id=session.project_id,
-                                    task_key=session.task_key, session_id=session.id,
-                                    data={"error": str(e)})
 
     # ------------------------------------------------------------------ interact
     def get(self, ref: str) -> Session:
@@ -454,189 +360,6 @@ class SessionManager:
         project = self.store.get_project_by_id(s.project_id)
         return self.registry(project).get(s.provider)
 
-    def send(self, ref: str, text: str) -> None:
-        s = self.get(ref)
-        if s.state not in LIVE_STATES:
-            raise ConflictError(f"session {s.name} is {s.state.value}; restart it first")
-        provider = self.provider_of(s)
-        be = self.backend(s.backend)
-        self._wait_for_first_output(s)
-        if isinstance(provider.prompt_command, tuple):
-            import subprocess
-
-            from planeai.core.templates import render_argv
-
-            argv = render_argv(provider.prompt_command, {"prompt": text, "session_id": s.id,
-                                                         "worktree": s.worktree or ""})
-            subprocess.run(argv, cwd=s.worktree or None, check=True, timeout=60,
-                           stdin=subprocess.DEVNULL)
-        else:
-            be.paste(s.name, text)
-            # give the agent a beat to take the paste before the submit key
-            time.sleep(0.05)
-            be.send_keys(s.name, provider.submit_key)
-        self.store.append_event("session.prompt", project_id=s.project_id, task_key=s.task_key,
-                                session_id=s.id, data={"chars": len(text)})
-
-    def send_prompt(self, ref: str, text: str) -> str:
-        """Send a person's prompt: its ``@agent:skill`` mentions are checked against this
-        project's agents and skills (ValidationError names a bad one), and the named skills'
-        instructions lead the text. Returns what was sent; raises as ``send`` does."""
-        from planeai.core.mentions import find_mentions
-        from planeai.services.mentions import resolve
-        from planeai.skills import prompt_text
-
-        s = self.get(ref)
-        project = self.store.get_project_by_id(s.project_id)
-        resolved = [resolve(m, self.registry(project), self.skill_set(project))
-                    for m in find_mentions(text)]
-        picked = [r.skill for r in resolved if r.skill is not None]
-        body = prompt_text(picked) + "\n\n" + text if picked else text
-        self.send(s.id, body)
-        return body
-
-    def _wait_for_first_output(self, s: Session, timeout: float = 15.0) -> None:
-        """Text typed before the agent has drawn anything can be eaten by its start-up
-        (terminal mode switches, readline init), so wait until its screen is not blank."""
-        be = self.backend(s.backend)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                snap = be.snapshot(s.name)
-            except BackendError:
-                return
-            if not snap.alive or snap.text.strip():
-                if snap.seconds_since_output is None or snap.seconds_since_output > 0.1:
-                    return
-            time.sleep(0.05)
-
-    def observe(self, ref: str) -> SessionView:
-        """Current screen and agent status; records status changes and exits."""
-        s = self.get(ref)
-        if s.state is SessionState.CREATED and s.pid is None:
-            s = self._settle_unstarted(s)
-            if s.state is SessionState.CREATED:
-                return SessionView(s, AgentStatus.STARTING, None)
-        if s.state not in LIVE_STATES:
-            if s.state is SessionState.EXITED and s.exit_code is None:
-                s = self._late_exit_code(s)
-            return SessionView(s, AgentStatus.EXITED, None)
-        be = self.backend(s.backend)
-        try:
-            snap = be.snapshot(s.name)
-        except BackendError:
-            return self._unreachable(s)
-        provider = self.provider_of(s)
-        status = classify(Observation(
-            snap.text, alive=snap.alive, exit_code=snap.exit_code,
-            seconds_since_output=snap.seconds_since_output,
-            seconds_since_start=snap.extra.get("seconds_since_start")), provider.status)
-        if not snap.alive:
-            s = self._mark_exited(s, snap.exit_code, "session.exited",
-                                  {"exit_code": snap.exit_code})
-        elif s.agent_status != status.value:
-            s = self.store.set_agent_status(s.id, status.value) or self.store.get_session(s.id)
-        return SessionView(s, status, snap)
-
-    def _late_exit_code(self, s: Session) -> Session:
-        """tmux can report a pane dead a moment before it knows the exit status: fill the
-        code in when the backend learns it (the pane stays until forgotten)."""
-        try:
-            info = self.backend(s.backend).info(s.name)
-        except BackendError:
-            return s
-        if info is None or info.alive or info.exit_code is None:
-            return s
-        return self.store.update_session(s.id, exit_code=info.exit_code,
-                                         event="session.exit_code",
-                                         event_data={"exit_code": info.exit_code})
-
-    def _mark_exited(self, s: Session, code: int | None, event: str, data: dict, *,
-                     pid: int | None = None) -> Session:
-        """Record the end once: a second observer finds it recorded and adds nothing."""
-        fields: dict = dict(state=SessionState.EXITED.value, exit_code=code, exited_at=now(),
-                            agent_status=AgentStatus.EXITED.value)
-        if pid is not None:
-            fields["pid"] = pid
-        with self.store.write():
-            cur = self.store.get_session(s.id)
-            if cur.state not in LIVE_STATES:
-                return cur
-            return self.store.update_session(s.id, event=event, event_data=data, **fields)
-
-    def _lost(self, s: Session, reason: str, *, leader: int | None = None) -> Session:
-        """The backend no longer knows the session: end whatever of it still runs first
-        (an agent orphaned by a dead tmux server), so "lost" always means nothing of it
-        runs and a re-run can never work beside it."""
-        from planeai.backends import procs
-
-        leader = leader or s.pid
-        data: dict = {"reason": reason}
-        if leader:
-            killed = procs.kill_session_processes(leader)
-            if killed:
-                data["killed_processes"] = killed
-        return self._mark_exited(s, None, "session.lost", data, pid=leader)
-
-    def _unreachable(self, s: Session) -> SessionView:
-        """A snapshot failed: gone, ended, or a hiccup? Asked once more before judging."""
-        be = self.backend(s.backend)
-        try:
-            info = be.info(s.name)
-        except BackendError:
-            return SessionView(s, _recorded_status(s), None)  # cannot tell now: judge nothing
-        if info is not None:
-            if not info.alive:
-                s = self._mark_exited(s, info.exit_code, "session.exited",
-                                      {"exit_code": info.exit_code})
-                return SessionView(s, AgentStatus.EXITED, None)
-            return SessionView(s, _recorded_status(s), None)
-        if be.in_process and s.pid and _pid_alive(s.pid):
-            return SessionView(s, _recorded_status(s), None)  # another planeai process runs it
-        s = self._lost(s, f"{s.backend} has no session {s.name}")
-        return SessionView(s, AgentStatus.EXITED, None)
-
-    def _settle_unstarted(self, s: Session) -> Session:
-        """A session reserved but never recorded as running: still being started (left
-        alone), never run (its claim is aborted here, so it never will), or run by a starter
-        that died before recording it (adopted, or judged by what the backend knows)."""
-        claim = self._claim(s.id)
-        with claim.settling() as starter_gone:
-            if not starter_gone:
-                return s
-            s = self.store.get_session(s.id)  # the starter may have recorded it, then let go
-            if s.state is not SessionState.CREATED or s.pid is not None:
-                return s
-            if claim.abort() or not claim.started:
-                self._forget_quietly(s)
-                return self._mark_exited(s, None, "session.aborted",
-                                         {"reason": "start interrupted: the agent never ran"})
-            leader = claim.leader()
-            try:
-                info = self.backend(s.backend).info(s.name)
-            except BackendError:
-                return s  # cannot ask now: settle it next time
-            if info is not None and info.alive:
-                return self.store.update_session(
-                    s.id, state=SessionState.RUNNING.value, pid=info.pid,
-                    agent_status=AgentStatus.STARTING.value, event="session.started",
-                    event_data={"pid": info.pid, "backend": s.backend, "adopted": True})
-            if info is not None:
-                return self._mark_exited(s, info.exit_code, "session.exited",
-                                         {"exit_code": info.exit_code}, pid=leader)
-            return self._lost(s, f"{s.backend} has no session {s.name}", leader=leader)
-
-    def _forget_quietly(self, s: Session) -> None:
-        """Drop the dead pane an aborted start may have left (only on a backend this
-        process already talks to: never start a server just for this)."""
-        be = self._backends.get(s.backend)
-        if be is None:
-            return
-        try:
-            be.forget(s.name)
-        except BackendError:
-            pass
-
     def logs(self, ref: str) -> list[str]:
         s = self.get(ref)
         return self.backend(s.backend).scrollback(s.name)
@@ -664,7 +387,7 @@ class SessionManager:
             code = be.kill(s.name)
         except BackendError:
             code = None
-        return self._mark_exited(s, code, "session.stopped", {"exit_code": code})
+        return self._mark_exited(s, code, ev.SESSION_STOPPED, {"exit_code": code})
 
     def restart(self, ref: str, *, yolo: bool | None = None) -> Session:
         s = self.get(ref)
@@ -685,7 +408,7 @@ class SessionManager:
         info = be.spawn(SpawnSpec(s.name, argv, cwd, env))
         return self.store.update_session(
             s.id, state=SessionState.RUNNING.value, exit_code=None, exited_at=None, pid=info.pid,
-            agent_status=AgentStatus.STARTING.value, event="session.restarted",
+            agent_status=AgentStatus.STARTING.value, event=ev.SESSION_RESTARTED,
             event_data={"pid": info.pid})
 
     def archive(self, ref: str) -> Session:
@@ -697,7 +420,7 @@ class SessionManager:
         except BackendError:
             pass
         return self.store.update_session(s.id, state=SessionState.ARCHIVED.value,
-                                         event="session.archived")
+                                         event=ev.SESSION_ARCHIVED)
 
     def delete(self, ref: str, *, force: bool = False) -> str | None:
         """Stop, remove the worktree (refusing unsaved work unless force) and forget it.
@@ -733,69 +456,3 @@ class SessionManager:
             pass
         self.store.delete_session(s.id)
         return recovery
-
-    # ------------------------------------------------------------------ reconcile
-    def reconcile(self, project_ids: list[int] | None = None) -> list[Session]:
-        """Bring the store in line with what really runs (after a restart or a crash), for
-        the given projects (all when None).
-
-        Gone sessions are marked exited with an event (lost ones only once nothing of them
-        runs); live ones are simply re-adopted: they are already in the store and the
-        backend knows them by name. Sessions never recorded as running are settled by their
-        claim (see _settle_unstarted)."""
-        changed = []
-        live = []
-        for s in self.store.list_sessions(states=list(LIVE_STATES), project_ids=project_ids):
-            if s.state is SessionState.CREATED and s.pid is None:
-                settled = self._settle_unstarted(s)
-                if settled.state is SessionState.CREATED:
-                    continue  # its starter is still at it
-                if settled.state is not SessionState.RUNNING:
-                    changed.append(settled)
-                    continue
-                s = settled
-            live.append(s)
-        by_backend: dict[str, list[Session]] = {}
-        for s in live:
-            by_backend.setdefault(s.backend, []).append(s)
-        for kind, sessions in by_backend.items():
-            if kind not in backend_registry.NAMES:
-                continue  # a backend this version does not have: nothing to ask
-            # Opening may raise (tmux uninstalled): the pass fails visibly, judging nothing.
-            # An in-process backend this process never opened is opened empty and so says
-            # none of its sessions is here (costs one idle thread).
-            be = self.backend(kind)
-            try:
-                running = be.survey()
-            except BackendError:
-                continue  # could not ask this time: judge nothing, try again later
-            for s in sessions:
-                info = running.get(s.name)
-                if info is None:
-                    if be.in_process and s.pid and _pid_alive(s.pid):
-                        continue  # owned by another planeai process that is still running
-                    changed.append(self._lost(s, be.lost_reason))
-                elif not info.alive:
-                    changed.append(self._mark_exited(
-                        s, info.exit_code, "session.exited", {"exit_code": info.exit_code}))
-        return changed
-
-
-def _recorded_status(s: Session) -> AgentStatus:
-    """The last status seen of a session that is live in the store (never "exited": that is
-    for the backend to say, not for a guess)."""
-    try:
-        status = AgentStatus(s.agent_status) if s.agent_status else AgentStatus.STARTING
-    except ValueError:
-        return AgentStatus.STARTING
-    return AgentStatus.STARTING if status is AgentStatus.EXITED else status
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

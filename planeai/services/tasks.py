@@ -8,7 +8,7 @@ caller passes the ``TaskDefaults`` of its config).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from planeai.core import validate
 from planeai.core.agents import is_agent_name
@@ -32,11 +32,9 @@ class TaskDefaults:
     KEYS = ("priority",)
 
     @classmethod
-    def of(cls, config: "Config | Mapping[str, Mapping[str, Any]]") -> "TaskDefaults":
-        """The task defaults of a loaded config (or its ``data`` mapping)."""
-        data = config.data if hasattr(config, "data") else config
-        section = data.get("defaults", {})
-        return cls(priority=int(section.get("priority", 0)))
+    def of(cls, config: "Config") -> "TaskDefaults":
+        """The task defaults of a loaded config."""
+        return cls(priority=config.defaults.priority)
 
 
 # defaults.* keys that apply when a session starts (planeai.services.sessions), not to tasks

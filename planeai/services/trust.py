@@ -26,9 +26,12 @@ import tomllib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from planeai.errors import PlaneaiError, ValidationError
+
+if TYPE_CHECKING:
+    from planeai.store.repository import Store
 
 CONFIG_FILE = Path(".planeai") / "config.toml"
 PROVIDERS_DIR = Path(".planeai") / "providers"
@@ -370,9 +373,9 @@ def as_dict(content: Content, st: str | None = None) -> dict:
             "problems": list(content.problems)}
 
 
-def repo_for(ref: str | None) -> str:
-    """The repo root a `planeai trust` argument names: a path in a git repo, or a registered
-    project's name or key."""
+def repo_for(ref: str | None, store: "Store") -> str:
+    """The repo root a `planeai trust` argument names: a path in a git repo, or a project
+    registered in ``store`` by name or key."""
     from planeai.services.context import repo_root_of
 
     ref = ref or "."
@@ -383,10 +386,7 @@ def repo_for(ref: str | None) -> str:
             raise ValidationError(f"{ref} is not a git repository; planeai trust takes a repo "
                                   "path or a project name (default: the current directory)")
         return resolve_root(root)
-    from planeai.services.context import open_store
-
-    with open_store() as store:
-        project = store.find_project(ref)
+    project = store.find_project(ref)
     if project is None:
         raise ValidationError(f"{ref} is neither a path nor a registered project; planeai trust "
                               "takes a repo path or a project name (default: the current "

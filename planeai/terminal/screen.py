@@ -16,6 +16,11 @@ may use it; callers that feed from a reader thread and render from another must
 hold a lock around every call (``feed``, ``take_dirty``, ``row_runs`` ...).
 
 This module must stay free of textual/rich imports: the core stays light.
+
+Over 450 lines on purpose: it is one concept, a screen over one Ghostty terminal.  Almost all
+of it reads that terminal's render state (rows, cells, graphemes, styles, scrollback) through
+the same handles, iterator and cell layout checks; ``CellStyle`` and its SGR text are the
+vocabulary those reads return.  Split, the halves would share private FFI state.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""A yes/no question."""
+"""A yes/no question. Returns True for yes, False for no (escape too)."""
 
 from __future__ import annotations
 

@@ -30,6 +30,8 @@ class KeyBar(Widget):
 
     def on_mount(self) -> None:
         self.screen.bindings_updated_signal.subscribe(self, self._bindings_changed)
+        if hasattr(type(self.app), "dispatching"):  # the app's reactive: redraw on a toggle
+            self.watch(self.app, "dispatching", lambda _on: self.refresh(), init=False)
 
     def on_unmount(self) -> None:
         self.screen.bindings_updated_signal.unsubscribe(self)

@@ -1,4 +1,4 @@
-"""Pick a task's new status."""
+"""Pick a task's new status. Returns the Status, or None when cancelled."""
 
 from __future__ import annotations
 

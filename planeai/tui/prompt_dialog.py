@@ -1,4 +1,5 @@
-"""Type a prompt to send to the selected session (pasted, then the agent's submit key)."""
+"""Type a prompt to send to the selected session (pasted, then the agent's submit key).
+Returns the text, or None when cancelled or blank."""
 
 from __future__ import annotations
 

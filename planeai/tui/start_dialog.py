@@ -1,6 +1,9 @@
-"""Start a session: choose the agent (provider / variant) and where it runs."""
+"""Start a session: choose the agent (provider / variant) and where it runs. Returns a
+StartChoice, or None when cancelled."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -10,7 +13,15 @@ from textual.widgets import Button, Checkbox, Label, OptionList
 from textual.widgets.option_list import Option
 
 
-class StartDialog(ModalScreen[dict | None]):
+@dataclass(frozen=True)
+class StartChoice:
+    """The agent spec (``provider`` or ``provider-variant``) and the backend to run it on."""
+
+    agent: str
+    backend: str
+
+
+class StartDialog(ModalScreen[StartChoice | None]):
     DEFAULT_CSS = """
     StartDialog { align: center middle; }
     StartDialog > Vertical {
@@ -81,7 +92,7 @@ class StartDialog(ModalScreen[dict | None]):
 
     def _start(self, agent: str | None) -> None:
         if agent:
-            self.dismiss({"agent": agent, "backend": self.backend})
+            self.dismiss(StartChoice(agent=agent, backend=self.backend))
 
     def action_cancel(self) -> None:
         self.dismiss(None)

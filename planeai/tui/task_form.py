@@ -1,6 +1,8 @@
-"""The new-task / edit-task form (a modal). Returns the field values, or None when cancelled."""
+"""The new-task / edit-task form (a modal). Returns a TaskFormResult, or None when cancelled."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -11,7 +13,22 @@ from textual.widgets import Button, Input, Label, Select, TextArea
 from planeai.core.models import Project, Task
 
 
-class TaskForm(ModalScreen[dict | None]):
+@dataclass(frozen=True)
+class TaskFormResult:
+    """The form's fields as typed: ``priority`` None when left empty (the defaults decide),
+    ``parent`` / ``base_branch`` None when empty, ``provider`` "" for the default agent."""
+
+    project_id: int | None
+    title: str
+    description: str
+    priority: int | None
+    blocked_by: tuple[str, ...]
+    parent: str | None
+    base_branch: str | None
+    provider: str
+
+
+class TaskForm(ModalScreen[TaskFormResult | None]):
     DEFAULT_CSS = """
     TaskForm { align: center middle; }
     TaskForm > Vertical {
@@ -119,15 +136,15 @@ class TaskForm(ModalScreen[dict | None]):
         for sel in self.query("#project").results(Select):
             project_id = sel.value  # type: ignore[assignment]
         provider = self.query_one("#provider", Select).value
-        self.dismiss({
-            "project_id": project_id,
-            "title": title,
-            "description": self.query_one("#description", TextArea).text,
-            "priority": priority,
-            "blocked_by": [k.strip() for k in
-                           self.query_one("#blocked_by", Input).value.replace(" ", ",").split(",")
-                           if k.strip()],
-            "parent": self.query_one("#parent", Input).value.strip() or None,
-            "base_branch": self.query_one("#base_branch", Input).value.strip() or None,
-            "provider": provider if isinstance(provider, str) else "",
-        })
+        self.dismiss(TaskFormResult(
+            project_id=project_id,
+            title=title,
+            description=self.query_one("#description", TextArea).text,
+            priority=priority,
+            blocked_by=tuple(k.strip() for k in
+                             self.query_one("#blocked_by", Input).value.replace(" ", ",")
+                             .split(",") if k.strip()),
+            parent=self.query_one("#parent", Input).value.strip() or None,
+            base_branch=self.query_one("#base_branch", Input).value.strip() or None,
+            provider=provider if isinstance(provider, str) else "",
+        ))

@@ -1,4 +1,5 @@
-"""Trust a repo's `.planeai/` hooks and provider files? Shows exactly what they would run."""
+"""Trust a repo's `.planeai/` hooks and provider files? Shows exactly what they would run.
+Returns True to trust exactly the content shown, False for not now."""
 
 from __future__ import annotations
 

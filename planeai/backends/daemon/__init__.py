@@ -1,9 +1,10 @@
 """The daemon backend and the daemon itself: one background process per user and
 PLANEAI_HOME owns the PTYs, so sessions outlive the app and the CLI without tmux.
 
-``backend`` is the Backend the rest of planeai uses; ``server`` is the daemon (``__main__``
-starts it), ``client`` talks to it, ``attach`` is the raw terminal client and ``protocol`` is
-the wire format. This module only says where things live (import-light).
+``backend`` is the Backend the rest of planeai uses; the daemon is ``server`` (its loop and
+client connections), ``requests`` (what each request does) and ``sessions`` (its PTYs), and
+``__main__`` starts it; ``client`` talks to it, ``attach`` is the raw terminal client and
+``protocol`` is the wire format. This module only says where things live (import-light).
 """
 
 from __future__ import annotations

@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 
 from planeai.backends.daemon import DaemonPaths, private_dir
-from planeai.backends.daemon.server import CLIENT_BUFFER, SCROLLBACK, Server
+from planeai.backends.daemon.server import CLIENT_BUFFER, Server
+from planeai.backends.daemon.sessions import SCROLLBACK
 
 log = logging.getLogger("planeai.backends.daemon")
 

@@ -35,8 +35,8 @@ class DaemonBackend:
 
     @classmethod
     def from_settings(cls, config, locs, env: dict[str, str]) -> DaemonBackend:
-        return cls(locs, env=env, detach_key=config["daemon.detach_key"],
-                   scrollback=config["daemon.scrollback"])
+        return cls(locs, env=env, detach_key=config.daemon.detach_key,
+                   scrollback=config.daemon.scrollback)
 
     def __init__(self, locs=None, *, paths: DaemonPaths | None = None,
                  env: dict[str, str] | None = None, autostart: bool = True,

@@ -1,0 +1,164 @@
+"""The app's session actions: start, stop, restart, archive, send a prompt, attach, focus the
+terminal, and auto-dispatch on/off.
+
+A mixin of the App for the reason task_actions.py gives: Textual finds ``action_*`` methods
+on the App. Each action turns the selection (and a dialog's typed result) into one service
+call run by ``_service`` (planeai.tui.workers); what follows on screen is a ``then`` callback
+run on the event loop.
+"""
+
+from __future__ import annotations
+
+import subprocess
+
+from planeai.errors import PlaneaiError
+from planeai.tui.model import LIVE
+from planeai.tui.start_dialog import StartChoice
+
+
+class SessionActionsMixin:
+    def action_start_session(self) -> None:
+        from planeai.tui.start_dialog import StartDialog
+
+        task = self._current_task(quiet=True)
+        project = self._current_project()
+        if task is None and project is None:
+            self.notify("select a task (or a project for a scratch session)", severity="warning")
+            return
+        if task is not None:
+            project = next((p for p in self.data.projects if p.id == task.project_id), project)
+        agents, default = self.agent_choices(project)
+        if task is not None and task.provider:
+            default = task.provider
+        backends = self.manager.backend_choices()
+        backend = self.manager.config.defaults.backend
+        if backend not in [name for name, _ in backends]:
+            backends.append((backend, "the configured default; not available here"))
+        target = task.key if task else f"{project.name} (scratch, no task)"
+        w, h = self.term.size.width, self.term.size.height
+        if w < 10 or h < 5:
+            main = self.query_one("#main").size
+            w, h = max(20, main.width), max(5, main.height - 1)
+
+        def done(choice: StartChoice | None) -> None:
+            if choice is None:
+                return
+
+            def start():
+                return self.manager.start(
+                    task_key=task.key if task else None, project=None if task else project,
+                    agent=choice.agent, backend=choice.backend, cols=w, rows=h)
+
+            self._service("start session", start,
+                          lambda s: self.post_message(self.Show(
+                              f"t:{s.task_key}" if s.task_key else f"s:{s.id}",
+                              focus_terminal=True, session_id=s.id)))
+
+        self.push_screen(StartDialog(target=target, agents=agents, default=default,
+                                     backends=backends, backend=backend), done)
+
+    def action_stop_session(self) -> None:
+        s = self._current_session()
+        if s is not None:
+            self._service(f"stop {s.name}", lambda: self.manager.stop(s.id),
+                          lambda _: self.notify(f"stopped {s.name}"))
+
+    def action_restart_session(self) -> None:
+        s = self._current_session()
+        if s is not None:
+            self._service(f"restart {s.name}", lambda: self.manager.restart(s.id),
+                          lambda _: self.notify(f"restarted {s.name}"))
+
+    def action_archive_session(self) -> None:
+        s = self._current_session()
+        if s is not None:
+            def archived(_):
+                if self.term.session_name == s.name:
+                    self.terminal_shown = False
+                self.notify(f"archived {s.name}")
+
+            self._service(f"archive {s.name}", lambda: self.manager.archive(s.id), archived)
+
+    def action_send_prompt(self) -> None:
+        """Type a prompt for the selected session; with @mentions (`@claude-opus @gemini-pro
+        compare these`), start one session per mentioned agent for the selected task."""
+        from planeai.tui.prompt_dialog import PromptDialog
+
+        s = self.row_session(self.sidebar.current)
+        task = self._current_task(quiet=True)
+        if s is None and task is None:
+            self.notify("select a task or a session first", severity="warning")
+            return
+        target = s.name if s is not None else task.key
+
+        def done(text: str | None) -> None:
+            if not text:
+                return
+            from planeai.services.run_many import has_mentions
+
+            if has_mentions(text):
+                key = task.key if task is not None else s.task_key
+                if key is None:
+                    self.notify("@mentions start sessions for a task: select one",
+                                severity="warning")
+                    return
+                self._service(f"run {key}", lambda: self._run_many(text, key))
+            elif s is None or s.state not in LIVE:
+                self.notify(f"{target} has no running session: start one (s), or name agents "
+                            "with @mentions to start several", severity="warning")
+            else:
+                self._service(f"send to {s.name}",
+                              lambda: self.manager.send_prompt(s.id, text))
+
+        self.push_screen(PromptDialog(target), done)
+
+    def _run_many(self, text: str, key: str) -> None:
+        """One session per @mentioned agent (in a service thread). Returns None; raises
+        PlaneaiError naming every agent that did not start."""
+        from planeai.services.run_many import run_many
+
+        r = run_many(self.manager, text, task_key=key)
+        names = ", ".join(x.name for x in r.sessions) or "none"
+        self._notice(f"started {names} for {key}")
+        if r.errors:
+            raise PlaneaiError("; ".join(r.errors))
+
+    def action_attach(self) -> None:
+        s = self._current_session()
+        if s is None:
+            return
+        try:
+            with self.svc:
+                cmd = self.manager.attach_command(s.id)
+        except PlaneaiError as e:
+            self.notify(str(e), severity="warning")
+            return
+        self.attach_full_screen(cmd)
+
+    def attach_full_screen(self, cmd: list[str]) -> None:
+        """Suspend the app and run ``cmd`` (an attach command) in the real terminal until
+        it ends. Returns None; a failure is a notification."""
+        import os
+
+        # inside tmux already (TMUX set), tmux refuses to attach: the planeai server is a
+        # different one, so nesting is what the person asked for
+        env = {k: v for k, v in os.environ.items() if k not in ("TMUX", "TMUX_PANE")}
+        try:
+            with self.suspend():
+                subprocess.run(cmd, env=env)
+        except Exception as e:  # SuspendNotSupported (headless), tmux gone, ...
+            self.notify(f"cannot attach: {e or type(e).__name__}", severity="error")
+        self.refresh()
+
+    def action_focus_terminal(self) -> None:
+        if self.term.session_name and self.terminal_shown:
+            self.term.focus()
+        else:
+            self.notify("no terminal here: select a task with a session", severity="warning")
+
+    def action_toggle_dispatch(self) -> None:
+        self.dispatching = not self.dispatching  # watch_dispatching starts / stops the thread
+        if self.dispatching:
+            self.notify("auto-dispatch on: ready tasks go to free slots by priority")
+        else:
+            self.notify("auto-dispatch off")

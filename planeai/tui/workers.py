@@ -1,0 +1,250 @@
+"""The app's thread workers and the typed messages they post back.
+
+Threads, never the event loop, touch SQLite, git and the backends' slow paths:
+- ``_poll_store`` (a board feed, planeai.services.board, on its own connection) reconciles
+  sessions at start, loads the board, then reloads it whenever the event log moved, looking
+  every ``poll_interval``: each load is one ``BoardLoaded``;
+- ``_observe_sessions`` classifies live sessions' agent status (busy / idle / needs input /
+  exited) via ``SessionManager.observe``; the store records changes as events, which the
+  poller picks up: one path for our own changes and everybody else's;
+- ``_service`` runs one action that changes something under the lock around the
+  SessionManager: a failure is a ``Notice``, a result a ``ServiceDone``;
+- ``_run_dispatcher`` ticks the services' Dispatcher: each tick is one ``DispatchReport``.
+
+A mixin, not a controller the App owns: ``@work`` methods must live on a DOM node to run as
+its workers (cancelled with it, listed by it), and the messages they post go to the App.
+The App provides ``manager``, ``svc`` (the service lock), the intervals and ``data``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Callable
+
+from textual import work
+from textual.message import Message
+from textual.worker import get_current_worker
+
+from planeai.errors import PlaneaiError
+from planeai.tui.model import LIVE, Data, data_of
+
+
+class BoardLoaded(Message):
+    """The poller loaded the board (tasks, sessions, projects)."""
+
+    def __init__(self, data: Data) -> None:
+        super().__init__()
+        self.data = data
+
+
+class Notice(Message):
+    """A line a worker has for the person: shown as a notification."""
+
+    def __init__(self, text: str, severity: str = "information") -> None:
+        super().__init__()
+        self.text = text
+        self.severity = severity
+
+
+class ServiceDone(Message):
+    """A service action succeeded; ``then`` (if any) runs on the event loop with its result."""
+
+    def __init__(self, what: str, result: Any, then: Callable[[Any], None] | None) -> None:
+        super().__init__()
+        self.what = what
+        self.result = result
+        self.then = then
+
+
+class DispatchReport(Message):
+    """One dispatcher tick: its ``result`` (a TickResult), or None and the ``error`` text."""
+
+    def __init__(self, result: Any = None, error: str | None = None,
+                 severity: str = "warning") -> None:
+        super().__init__()
+        self.result = result
+        self.error = error
+        self.severity = severity
+
+
+class DispatchEnded(Message):
+    """The dispatcher could not start (``error`` says why); auto-dispatch is off again."""
+
+    def __init__(self, error: str) -> None:
+        super().__init__()
+        self.error = error
+
+
+IDLE_RECHECK = 10.0  # seconds between observations of a session that stays idle
+
+
+class WorkersMixin:
+    """The App's worker loops (see the module docstring). The App calls ``_init_workers``
+    in ``__init__``, starts ``_poll_store`` / ``_observe_sessions`` once mounted and calls
+    ``_stop_workers`` when unmounting."""
+
+    def _init_workers(self) -> None:
+        self._wake = threading.Event()           # poll now
+        self._stop = threading.Event()
+        self._observe_wake = threading.Event()
+        self._activity: dict[str, float] = {}    # session name -> last output (local)
+        self._subs: dict[str, Callable[[], None]] = {}
+        self._observed: dict[str, tuple[float, str]] = {}
+
+    def _stop_workers(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        self._observe_wake.set()
+        for unsub in list(self._subs.values()):
+            try:
+                unsub()
+            except Exception:
+                pass
+        self._subs.clear()
+
+    def wake(self) -> None:
+        """Make the poller look at the store now. Returns None."""
+        self._wake.set()
+
+    def _notice(self, text: str, severity: str = "information") -> None:
+        self.post_message(Notice(text, severity))  # thread-safe; dropped once the app closes
+
+    @work(thread=True, exclusive=True, group="poll", exit_on_error=False)
+    def _poll_store(self) -> None:
+        from planeai.services.board import BoardFeed
+
+        worker = get_current_worker()
+        feed = BoardFeed.beside(self.manager.store)
+        try:
+            if self.do_reconcile:
+                try:
+                    with self.svc:
+                        self.manager.reconcile()
+                except PlaneaiError as e:
+                    self._notice(f"reconcile: {e}", "warning")
+            if self.initial is not None:
+                last = self.initial[0]
+                self.initial = None
+            else:
+                last = feed.mark()
+                self.post_message(BoardLoaded(data_of(feed.snapshot())))
+            while not worker.is_cancelled and not self._stop.is_set():
+                self._wake.wait(self.poll_interval)
+                self._wake.clear()
+                if worker.is_cancelled or self._stop.is_set():
+                    break
+                try:
+                    mark = feed.changed(last)
+                    if mark is None:
+                        continue
+                    last = mark
+                    self.post_message(BoardLoaded(data_of(feed.snapshot())))
+                except Exception as e:  # a locked or broken db must not end the app
+                    self._notice(f"store: {e}", "error")
+                    self._stop.wait(2)
+        finally:
+            feed.close()
+
+    @work(thread=True, exclusive=True, group="observe", exit_on_error=False)
+    def _observe_sessions(self) -> None:
+        """Classify live sessions; cheap when nothing happens (idle sessions are rechecked
+        only every ``IDLE_RECHECK`` seconds). Posts nothing: the store records a change as an
+        event, and the poller's next ``BoardLoaded`` carries it."""
+        worker = get_current_worker()
+        while not worker.is_cancelled and not self._stop.is_set():
+            self._observe_wake.wait(self.observe_interval)
+            self._observe_wake.clear()
+            if self._stop.is_set():
+                break
+            now = time.monotonic()
+            live = [s for s in self.data.sessions if s.state in LIVE]
+            live_names = {s.name for s in live}
+            for name in [n for n in self._subs if n not in live_names]:
+                try:
+                    self._subs.pop(name)()
+                except Exception:
+                    pass
+            for s in live:
+                if self._stop.is_set():
+                    break
+                try:
+                    be = self.manager.backend(s.backend)
+                except PlaneaiError:
+                    continue
+                if be.in_process:
+                    if be.info(s.name) is None:
+                        continue  # another planeai process runs it
+                    if s.name not in self._subs:
+                        try:
+                            self._subs[s.name] = be.subscribe(s.name, self._on_activity)
+                        except PlaneaiError:
+                            pass
+                last_t, last_status = self._observed.get(s.id, (0.0, ""))
+                active = self._activity.get(s.name, 0.0) > last_t
+                if not (active or last_status in ("", "busy", "starting")
+                        or not be.in_process or now - last_t > IDLE_RECHECK):
+                    continue
+                try:
+                    with self.svc:
+                        view = self.manager.observe(s.id)
+                    self._observed[s.id] = (time.monotonic(), view.status.value)
+                except Exception:  # a backend hiccup: try again next round
+                    self._observed[s.id] = (time.monotonic(), "")
+
+    def _on_activity(self, name: str, data: bytes) -> None:
+        self._activity[name] = time.monotonic()
+        if not data:
+            self._observe_wake.set()
+
+    @work(thread=True, group="service", exit_on_error=False)
+    def _service(self, what: str, fn: Callable[[], Any],
+                 then: Callable[[Any], None] | None = None) -> None:
+        """Run ``fn`` under the service lock; its failure becomes a ``Notice`` naming
+        ``what``, its result a ``ServiceDone`` carrying ``then``."""
+        try:
+            with self.svc:
+                result = fn()
+        except PlaneaiError as e:
+            self._notice(f"{what}: {e}", "error")
+            return
+        except Exception as e:  # never a crash: say what broke
+            self._notice(f"{what} failed: {type(e).__name__}: {e}", "error")
+            return
+        finally:
+            self._wake.set()
+            self._observe_wake.set()
+        self.post_message(ServiceDone(what, result, then))
+
+    @work(thread=True, group="dispatch", exit_on_error=False)
+    def _run_dispatcher(self, stop: threading.Event) -> None:
+        """The services' Dispatcher, one tick at a time under the app's service lock."""
+        try:
+            from planeai.services.dispatch import Dispatcher
+            from planeai.services.notify import Notifier
+
+            with self.svc:
+                d = Dispatcher(self.manager, notifier=Notifier(self.manager.config.notify))
+            poll = self.manager.config.dispatch.poll_interval
+        except Exception as e:
+            self.post_message(DispatchEnded(f"auto-dispatch: {e}"))
+            return
+        try:
+            while not stop.is_set() and not self._stop.is_set():
+                try:
+                    with self.svc:
+                        report = DispatchReport(d.tick())
+                except PlaneaiError as e:
+                    report = DispatchReport(error=f"auto-dispatch: {e}")
+                except Exception as e:
+                    report = DispatchReport(
+                        error=f"auto-dispatch failed: {type(e).__name__}: {e}", severity="error")
+                self.post_message(report)
+                self._wake.set()
+                stop.wait(poll)
+        finally:
+            try:
+                with self.svc:
+                    d.release()
+            except Exception:
+                pass
