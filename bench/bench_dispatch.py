@@ -35,13 +35,15 @@ def main() -> None:
         (repo / "f").write_text("x")
         subprocess.run(["git", "-C", str(repo), "add", "."], check=True)
         subprocess.run(["git", "-C", str(repo), "commit", "-qm", "i"], check=True)
-        pdir = repo / ".planeai" / "providers"
-        pdir.mkdir(parents=True)
-        # an agent that starts instantly and sits there
-        (pdir / "sleeper.toml").write_text('name = "sleeper"\nbinary = "sleep"\n'
-                                           'command = ["sleep", "3600"]\n')
         from planeai import config
         from planeai.paths import locations
+
+        # an agent that starts instantly and sits there (a user provider: a repo's own
+        # provider files run only once the repo is trusted)
+        pdir = locations().user_providers_dir
+        pdir.mkdir(parents=True)
+        (pdir / "sleeper.toml").write_text('name = "sleeper"\nbinary = "sleep"\n'
+                                           'command = ["sleep", "3600"]\n')
         from planeai.services import tasks
         from planeai.services.context import open_store
         from planeai.services.dispatch import Dispatcher
@@ -53,7 +55,9 @@ def main() -> None:
         project, _ = add_project(store, repo)
         cfg = config.load(user_file=None, env={})
         cfg.data["defaults"]["provider"] = "sleeper"
-        cfg.data["dispatch"].update({"backend": "local", "max_sessions": 1})
+        # done_grace 0: the sleeper never goes idle, so a run it "reported" is stopped at once
+        # (this measures dispatching, not an agent finishing its turn)
+        cfg.data["dispatch"].update({"backend": "local", "max_sessions": 1, "done_grace": 0})
         m = SessionManager(store, cfg, locs)
 
         # anchor: a bare session start

@@ -1,6 +1,7 @@
 """Layered TOML config: built-in defaults < user file < project file < --config/PLANEAI_CONFIG.
 
-The project file's ``[hooks]`` apply only once the repo is trusted (planeai.services.trust).
+The project file's ``[hooks]`` and ``[review] checks`` apply only once the repo is trusted
+(planeai.services.trust).
 
 Every key lives in ``SCHEMA`` with its type and default; ``planeai.toml.example`` documents
 each one (a test keeps the two in step). A bad file fails with file, line, key and what was
@@ -48,6 +49,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
     "worktrees": {
         "root": Key(str, ""),  # "" = <data dir>/worktrees
         "copy_ignored": Key(list, [], item_type=str),
+        # a subtask's worktree starts from its parent's branch (else from the base branch)
+        "subtasks_from_parent": Key(bool, True),
     },
     "tmux": {
         # "" = one server per PLANEAI_HOME (planeai.backends.tmux.default_socket)
@@ -65,9 +68,12 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "poll_interval": Key(float, 1.0, min=0.05, max=3600),
         "backend": Key(str, "", choices=("", *BACKEND_NAMES)),
         "yolo": Key(bool, True),
+        "answer_dialogs": Key(bool, True),
         "on_success": Key(str, "done", choices=("done", "in_review")),
         "max_retries": Key(int, 2, min=0, max=COUNT_MAX),
         "idle_complete_after": Key(float, 0.0, min=0, max=WEEK),
+        # an agent that reported done finishes its turn: stopped once idle, or after this
+        "done_grace": Key(float, 120.0, min=0, max=DAY),
         "stale_after": Key(float, 300.0, min=1, max=WEEK),
         "rules": Key(list, [], validator=lambda v: _rules(v)),
     },
@@ -75,14 +81,44 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "timeout": Key(float, 60.0, min=1, max=DAY),
         **{event: Key(list, [], item_type=str) for event in (
             "task_dispatched", "session_started", "busy", "idle", "needs_input", "completed",
-            "failed", "stale", "task_moved")},
+            "failed", "stale", "over_budget", "task_moved")},
+    },
+    "review": {
+        # commands that judge a task's worktree (`planeai check`): argv by shlex, no shell.
+        # A repo's .planeai/config.toml may set them only once trusted, like [hooks].
+        "checks": Key(list, [], item_type=str),
+        "check_timeout": Key(float, 600.0, min=1, max=DAY),
+        # run the checks when an agent's run completes, before the task moves on
+        "check_on_complete": Key(bool, False),
+        "merge": Key(str, "merge", choices=("merge", "squash", "rebase")),
+        "delete_branch": Key(bool, True),   # after a merge, with the worktree
+        "remote": Key(str, "origin"),
     },
     "notify": {
-        "events": Key(list, ["needs_input", "completed", "failed", "stale"], item_type=str,
+        "events": Key(list, ["needs_input", "completed", "failed", "stale", "over_budget"],
+                      item_type=str,
                       validator=lambda v: _subset(v, ("needs_input", "completed", "failed",
-                                                      "stale", "idle", "busy"))),
+                                                      "stale", "over_budget", "idle", "busy"))),
         "desktop": Key(bool, True),
         "bell": Key(bool, True),
+    },
+    "budgets": {
+        # estimated USD (planeai.services.metrics) a project may spend before the dispatcher
+        # starts no more of its tasks; 0 = no budget. Per project / per task by name / key.
+        "default_usd": Key(float, 0.0, validator=lambda v: _usd(v)),
+        "projects": Key(dict, {}, validator=lambda v: _usd_table(v)),
+        "tasks": Key(dict, {}, validator=lambda v: _usd_table(v)),
+        # also stop a running session once its project or task is over budget
+        "hard_stop": Key(bool, False),
+    },
+    "prices": {
+        # model name or glob -> { input, output, cache_write, cache_read } USD per million
+        # tokens; overrides the [prices] of the provider files
+        "models": Key(dict, {}, validator=lambda v: _price_table(v)),
+    },    "secrets": {
+        # where `planeai secret set` keeps values: "keyring" (the OS keyring) or "file" (a
+        # 0600 JSON file in planeai's config dir, PLAINTEXT at rest: opt in where no keyring)
+        "store": Key(str, "keyring", choices=("keyring", "file")),
     },
 }
 
@@ -93,6 +129,31 @@ def _int_table(value: dict) -> str | None:
     for k, v in value.items():
         if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= COUNT_MAX:
             return f"{k} = {v!r}: values are whole numbers in 0..{COUNT_MAX}"
+    return None
+
+
+def _usd(value) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value \
+            or not 0 <= value <= 1e9:
+        return f"{value!r} is not accepted; a number of USD in 0..1000000000 (0 = no budget)"
+    return None
+
+
+def _usd_table(value: dict) -> str | None:
+    for k, v in value.items():
+        problem = _usd(v)
+        if problem:
+            return f"{k} = {problem}"
+    return None
+
+
+def _price_table(value: dict) -> str | None:
+    from planeai.agents_usage.prices import parse_table
+
+    try:
+        parse_table("models", value)
+    except ValueError as e:
+        return str(e)
     return None
 
 
@@ -249,6 +310,7 @@ class DefaultsSettings:
 class WorktreeSettings:
     root: str            # "" = <data dir>/worktrees
     copy_ignored: tuple[str, ...]
+    subtasks_from_parent: bool
 
 
 @dataclass(frozen=True)
@@ -271,9 +333,11 @@ class DispatchSettings:
     poll_interval: float
     backend: str         # "" = defaults.backend
     yolo: bool
+    answer_dialogs: bool  # answer the [[dialogs]] of provider files (first-run screens)
     on_success: str      # "done" | "in_review"
     max_retries: int
     idle_complete_after: float
+    done_grace: float
     stale_after: float
     rules: tuple[dict, ...]
 
@@ -285,6 +349,37 @@ class HooksSettings:
 
     def for_hook(self, name: str) -> tuple[str, ...]:
         return self.commands.get(name, ())
+
+
+@dataclass(frozen=True)
+class ReviewSettings:
+    checks: tuple[str, ...]   # commands run in a task's worktree (shlex-split, no shell)
+    check_timeout: float
+    check_on_complete: bool
+    merge: str                # "merge" | "squash" | "rebase"
+    delete_branch: bool
+    remote: str
+
+
+@dataclass(frozen=True)
+class BudgetSettings:
+    default_usd: float                   # 0 = no budget
+    projects: dict[str, float]           # project name -> USD
+    tasks: dict[str, float]              # task key -> USD
+    hard_stop: bool                      # stop running sessions over budget too
+
+    def for_project(self, name: str) -> float:
+        return float(self.projects.get(name, self.default_usd))
+
+
+@dataclass(frozen=True)
+class PricesSettings:
+    models: dict[str, dict]              # model or glob -> { input, output, cache_* } USD/MTok
+
+
+@dataclass(frozen=True)
+class SecretsSettings:
+    store: str                           # "keyring" | "file" (plaintext 0600, opted into)
 
 
 @dataclass(frozen=True)
@@ -327,6 +422,7 @@ class Config:
         self.project_dir = project_dir     # the repo whose .planeai/config.toml is a layer
         self._layers = layers or []        # (parsed file, is the project layer), in order
         self.withheld = withheld           # trust.Content of project hooks not in use
+        self.explicit: Path | None = None  # the --config / PLANEAI_CONFIG layer, if any
 
     # Built on each read: cheap (µs), and a set() or readmit() shows at once everywhere.
     @property
@@ -348,6 +444,26 @@ class Config:
     @property
     def dispatch(self) -> DispatchSettings:
         return _typed(DispatchSettings, self.data["dispatch"])
+
+    @property
+    def review(self) -> ReviewSettings:
+        if self.withheld is not None and self.withheld.checks:
+            from planeai.services import trust
+
+            trust.announce(self.withheld, trust.state(self.withheld))
+        return _typed(ReviewSettings, self.data["review"])
+
+    @property
+    def budgets(self) -> BudgetSettings:
+        return _typed(BudgetSettings, self.data["budgets"])
+
+    @property
+    def prices(self) -> PricesSettings:
+        return _typed(PricesSettings, self.data["prices"])
+
+    @property
+    def secrets(self) -> SecretsSettings:
+        return _typed(SecretsSettings, self.data["secrets"])
 
     @property
     def notify(self) -> NotifySettings:
@@ -380,9 +496,12 @@ class Config:
         if trust.state(self.withheld) != trust.TRUSTED:
             return False
         hooks = copy.deepcopy(defaults()["hooks"])
+        checks = defaults()["review"]["checks"]
         for raw, _ in self._layers:
             hooks.update(copy.deepcopy(raw.get("hooks", {})))
+            checks = copy.deepcopy((raw.get("review") or {}).get("checks", checks))
         self.data["hooks"].update(hooks)
+        self.data["review"]["checks"] = checks
         self.withheld = None
         return True
 
@@ -420,16 +539,19 @@ def load(
         if is_project:
             _refuse_host_keys(path, raw)
         parsed.append((raw, is_project))
-        if is_project and raw.get("hooks"):
+        if is_project and (raw.get("hooks") or (raw.get("review") or {}).get("checks")):
             raw, withheld = _admit_project_hooks(Path(project_dir), raw)
         merge(data, raw)
         sources.append(path)
-    return Config(data, sources, project_dir=project_dir, layers=parsed, withheld=withheld)
+    cfg = Config(data, sources, project_dir=project_dir, layers=parsed, withheld=withheld)
+    cfg.explicit = Path(explicit).expanduser().absolute() if explicit else None
+    return cfg
 
 
 # Keys that decide where planeai writes on this machine or which server its sessions share:
 # a cloned repo must not choose them (worktrees inside another checkout, another home's tmux).
-HOST_ONLY = {"worktrees": {"root"}, "tmux": {"socket"}, "daemon": {"detach_key", "scrollback"}}
+HOST_ONLY = {"worktrees": {"root"}, "tmux": {"socket"}, "daemon": {"detach_key", "scrollback"},
+             "secrets": {"store"}}  # a repo must not move the user's secrets to plaintext
 
 
 def _refuse_host_keys(path: Path, raw: dict) -> None:
@@ -447,7 +569,11 @@ def _admit_project_hooks(project_dir: Path, raw: dict):
     a cloned repo's committed config must not run commands nobody agreed to."""
     from planeai.services import trust
 
-    ok, content = trust.admitted_hooks(project_dir, raw["hooks"])
+    ok, content = trust.admitted_hooks(project_dir, trust.executable_table(raw))
     if ok:
         return raw, None
-    return {k: v for k, v in raw.items() if k != "hooks"}, content
+    # [review] checks run commands too: withheld with the hooks, the rest of [review] applies
+    kept = {k: v for k, v in raw.items() if k != "hooks"}
+    if "checks" in (kept.get("review") or {}):
+        kept["review"] = {k: v for k, v in kept["review"].items() if k != "checks"}
+    return kept, content

@@ -13,7 +13,6 @@ import difflib
 import os
 import re
 import shutil
-import subprocess
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,9 +33,26 @@ _KEYS: dict[str, type | tuple[type, ...]] = {
     "version_command": list, "command": list, "prompt_command": (str, list),
     "submit_key": str, "yolo_flag": list, "env": dict, "secrets": list,
     "default_variant": str, "autonomous_prompt_template": str, "variants": dict,
-    "skills": dict, "status": dict, "agent": bool,
+    "skills": dict, "status": dict, "agent": bool, "dialogs": list,
+    "login_check": list, "login_files": list, "login_hint": str,
+    "usage": str, "prices": dict,
 }
-_REQUIRED = {"name", "binary", "command"}
+# `binary` defaults to the command's first word (a minimal file is `name` and `command`)
+_REQUIRED = {"name", "command"}
+# When planeai may answer a dialog (every condition listed must hold):
+#   yolo      the session was started with the provider's yolo flag (autonomous mode asked for)
+#   worktree  the session runs in a worktree planeai made for it, never the user's checkout
+DIALOG_CONDITIONS = ("yolo", "worktree")
+
+
+@dataclass(frozen=True)
+class Dialog:
+    """A first-run dialog planeai answers on screen (``[[dialogs]]`` in a provider file)."""
+
+    name: str
+    match: re.Pattern
+    keys: tuple[str, ...]
+    when: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -68,9 +84,19 @@ class Provider:
     skills_dir: str = ""
     instructions_file: str = ""
     status: StatusPatterns = field(default_factory=StatusPatterns)
+    dialogs: tuple[Dialog, ...] = ()
+    # how to tell it is logged in when none of `secrets` is set: a command whose exit status 0
+    # says so, or files of which one existing says so; with neither, only `secrets` count
+    login_check: tuple[str, ...] = ()
+    login_files: tuple[str, ...] = ()
+    login_hint: str = ""
     # False for a plain shell: whatever text it is given runs as commands, so it never gets a
     # prompt, a task's text or an autonomous run (only what a person types by hand).
     agent: bool = True
+    # where the CLI records its token usage (planeai.agents_usage: "claude", "codex"; "" =
+    # nowhere planeai reads) and USD per million tokens per model or glob ([prices])
+    usage: str = ""
+    prices: dict = field(default_factory=dict)
 
     def variant(self, name: str | None) -> Variant | None:
         name = name or self.default_variant
@@ -127,15 +153,65 @@ def default_shell() -> str:
 
 
 def _unknown(what: str, name: str, known: Iterable[str], prefix: str = "") -> str:
+    """The close matches only: a list of sixty agent names helps nobody."""
     known = sorted(known)
-    close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
-    hint = f"; did you mean {prefix}{close[0]}?" if close else ""
-    listed = ", ".join(prefix + k for k in known) or "none"
-    return f"unknown {what}{hint} (known: {listed})"
+    close = difflib.get_close_matches(name, known, n=4, cutoff=0.5)
+    if not close:
+        if len(known) <= 8:
+            return f"unknown {what} (known: {', '.join(prefix + k for k in known) or 'none'})"
+        return f"unknown {what}; `planeai provider list` shows them all"
+    hint = f"unknown {what}; did you mean {prefix}{close[0]}?"
+    if len(close) > 1:
+        hint += " (also close: " + ", ".join(prefix + c for c in close[1:]) + ")"
+    return hint
 
 
 def _err(path: Path, msg: str) -> ProviderError:
     return ProviderError(f"{path}: {msg}")
+
+
+def _dialogs(path: Path, value) -> tuple[Dialog, ...]:
+    """``[[dialogs]]``: name, match (a regex over the screen), keys (named keys), when."""
+    from planeai.backends.base import KEYS_ACCEPTED, unknown_keys
+
+    out = []
+    for i, d in enumerate(value):
+        where = f"dialogs[{i}]"
+        if not isinstance(d, dict):
+            raise _err(path, f"{where} must be a table ([[dialogs]])")
+        extra = set(d) - {"name", "match", "keys", "when"}
+        if extra:
+            raise _err(path, f"{where}: unknown key {sorted(extra)[0]!r}; known: keys, match, "
+                             "name, when")
+        for key in ("name", "match", "keys", "when"):
+            if key not in d:
+                raise _err(path, f"{where}: missing key {key!r}")
+        name = d["name"]
+        if not isinstance(name, str) or not re.match(r"^[a-z0-9][a-z0-9_-]*$", name):
+            raise _err(path, f"{where}: name must be [a-z0-9_-]")
+        where = f"dialog {name!r}"
+        if not isinstance(d["match"], str):
+            raise _err(path, f"{where}: match must be a string (a regex)")
+        try:
+            match = re.compile(d["match"], re.MULTILINE)
+        except re.error as e:
+            raise _err(path, f"{where}: match is not a valid regex: {e}") from None
+        keys = _strs(path, f"{where}: keys", d["keys"])
+        if not keys:
+            raise _err(path, f"{where}: keys is empty")
+        for k in unknown_keys(keys):
+            raise _err(path, f"{where}: unknown key name {k!r} in keys; accepted: "
+                             + KEYS_ACCEPTED)
+        when = d["when"]
+        when = (when,) if isinstance(when, str) else _strs(path, f"{where}: when", when)
+        if not when:
+            raise _err(path, f"{where}: when is empty; known: " + ", ".join(DIALOG_CONDITIONS))
+        for w in when:
+            if w not in DIALOG_CONDITIONS:
+                raise _err(path, f"{where}: unknown when {w!r}; known: "
+                                 + ", ".join(DIALOG_CONDITIONS))
+        out.append(Dialog(name, match, keys, tuple(when)))
+    return tuple(out)
 
 
 def _strs(path: Path, key: str, value) -> tuple[str, ...]:
@@ -160,6 +236,10 @@ def parse_provider(path: Path, data: dict) -> Provider:
     command = _strs(path, "command", data["command"])
     if not command:
         raise _err(path, "command is empty")
+    binary = data.get("binary") or command[0]
+    if "{" in binary:
+        raise _err(path, f"missing key 'binary': the command starts with {binary!r}, "
+                         "not a program name")
     for el in command:
         check_template(el, ARGV_PLACEHOLDERS, f"{path}: command")
     prompt_command = data.get("prompt_command", "paste")
@@ -205,11 +285,23 @@ def parse_provider(path: Path, data: dict) -> Provider:
     env = data.get("env", {})
     if not all(isinstance(v, str) for v in env.values()):
         raise _err(path, "env values must be strings")
+    dialogs = _dialogs(path, data.get("dialogs", []))
+    from planeai.agents_usage.prices import parse_table
+    from planeai.agents_usage.records import USAGE_FORMATS
+
+    usage = data.get("usage", "")
+    if usage and usage not in USAGE_FORMATS:
+        raise _err(path, f"usage {usage!r} is not known; accepted: {', '.join(USAGE_FORMATS)}"
+                         ' or "" (the CLI records nothing planeai reads)')
+    try:
+        prices = parse_table("[prices]", data.get("prices", {}))
+    except ValueError as e:
+        raise _err(path, str(e)) from None
     return Provider(
         name=name,
         display_name=data.get("display_name", name),
         group=data.get("group", ""),
-        binary=data["binary"],
+        binary=binary,
         command=command,
         source=path,
         install_hint=data.get("install_hint", ""),
@@ -225,7 +317,13 @@ def parse_provider(path: Path, data: dict) -> Provider:
         skills_dir=str(skills.get("dir", "")),
         instructions_file=str(skills.get("instructions_file", "")),
         status=patterns,
+        dialogs=dialogs,
+        login_check=_strs(path, "login_check", data.get("login_check", [])),
+        login_files=_strs(path, "login_files", data.get("login_files", [])),
+        login_hint=data.get("login_hint", ""),
         agent=data.get("agent", True),
+        usage=usage,
+        prices=prices,
     )
 
 
@@ -344,34 +442,3 @@ def provider_dirs(project_path: Path | str | None = None) -> list[Path | Trusted
         if files:
             dirs.append(TrustedFiles(Path(project_path) / PROVIDERS_DIR, files))
     return dirs
-
-
-@dataclass
-class CheckResult:
-    provider: str
-    binary: str | None
-    version: str | None
-    secrets_ok: bool
-    missing_secrets: tuple[str, ...]
-
-    @property
-    def ok(self) -> bool:
-        return self.binary is not None and self.secrets_ok
-
-
-def check(provider: Provider, env: dict[str, str] | None = None) -> CheckResult:
-    env = dict(os.environ) if env is None else env
-    binary = provider.resolve_binary()
-    version = None
-    if binary and provider.version_command:
-        try:
-            out = subprocess.run(list(provider.version_command), capture_output=True, text=True,
-                                 timeout=20, stdin=subprocess.DEVNULL)
-            lines = (out.stdout or out.stderr).strip().splitlines()
-            version = lines[0].strip() if lines else None
-        except (OSError, subprocess.TimeoutExpired):
-            version = None
-    have = [s for s in provider.secrets if env.get(s)]
-    ok = not provider.secrets or bool(have)
-    return CheckResult(provider.name, binary, version, ok,
-                       () if ok else tuple(provider.secrets))

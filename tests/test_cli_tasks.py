@@ -240,3 +240,24 @@ def test_events_limit_shows_the_newest_and_oldest_is_a_flag(run_cli, project):
     assert [e["id"] for e in oldest] == [e["id"] for e in every[:2]]
     code, out, err = run_cli("events", "--limit", "0")
     assert code == 1 and err.count("\n") == 1 and "--limit 0" in err and not out
+
+
+def test_mentions_are_checked_where_they_are_written(run_cli, project):
+    """A misspelt agent or skill in task text is refused with a suggestion, nothing written;
+    an @word that resembles no agent (a decorator, a package scope) is plain text."""
+    before = run_cli("task", "list", "--json")[1]
+    code, out, err = run_cli("task", "add", "Port the parser @gemini-flsh", cwd=project)
+    assert code == 1 and not out and err.count("\n") == 1, err
+    assert "@gemini-flsh" in err and "did you mean" in err and "gemini-flash" in err
+    code, _, err = run_cli("task", "add", "Look", "-d", "then @claude:nosuchskill", cwd=project)
+    assert code == 1 and "unknown skill 'nosuchskill'" in err and "description" in err
+    code, _, err = run_cli("task", "add", "Fix @claud please", cwd=project)
+    assert code == 1 and "did you mean @claude" in err
+    assert run_cli("task", "list", "--json")[1] == before  # nothing written
+    code, out, err = run_cli("task", "add", "Use @dataclass and @types/node", "-d",
+                             "mail me@example.com; @review it; @claude-opus:review", cwd=project)
+    assert code == 0, err
+    key = out.strip()
+    code, _, err = run_cli("task", "edit", key, "--title", "Now @codex-gtp5", cwd=project)
+    assert code == 1 and "codex" in err, err
+    assert json.loads(run_cli("task", "show", key, "--json")[1])["title"].startswith("Use @")

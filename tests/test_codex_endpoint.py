@@ -83,7 +83,9 @@ def test_captured_screen_classifies(name: str):
     screen = (SCREEN_DIR / f"{name}.txt").read_text()
     assert (SCREEN_DIR / f"{name}.ansi").exists()
     patterns = load_patterns(PATTERNS)
-    want = "idle" if name.startswith("idle") else name
+    # a capture is named after its status, with an optional suffix (idle_after,
+    # needs_input_signin)
+    want = next(st for st in ("needs_input", "busy", "idle") if name.startswith(st))
     assert classify(screen, patterns) == want
     for status, pats in patterns.items():
         if status != want:

@@ -122,7 +122,7 @@ def test_typed_values_have_their_declared_types(tmp_path):
     assert cfg.dispatch.max_sessions == 4
     assert cfg.worktrees.copy_ignored == (".env",)
     assert cfg.hooks.for_hook("idle") == ("true",) and cfg.hooks.timeout == 60.0
-    assert cfg.notify.events == {"needs_input", "completed", "failed", "stale"}
+    assert cfg.notify.events == {"needs_input", "completed", "failed", "stale", "over_budget"}
 
 
 def test_a_command_line_override_is_checked_like_a_file_line(tmp_path):

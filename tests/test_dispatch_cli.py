@@ -178,3 +178,76 @@ def test_project_dispatcher_notifies_only_of_its_project(repo, tmp_path, planeai
         m.close()
     assert f"{keys[0]} needs input" in out, out + err
     assert "OTH" not in out, out
+
+
+def test_an_agent_that_reported_done_finishes_its_turn(repo, tmp_path, planeai_home,
+                                                       private_tmux):
+    """It prints for two seconds after `planeai task done`: it gets them (its last line is
+    in the scrollback), then it is stopped, with its worktree kept."""
+    socket, tmux_tmp = private_tmux
+    user_provider(planeai_home, "talker", [
+        "/bin/sh", "-c", "planeai task done >/dev/null; i=0; while [ $i -lt 10 ]; do "
+        "echo summary line $i; sleep 0.2; i=$((i+1)); done; echo LAST-LINE; sleep 600",
+        "talker", "{prompt}"])
+    with open_store() as s:
+        project, _ = add_project(s, repo)
+        key = task_svc.add_task(s, project, "Talk after done").key
+    env = cli_env(tmp_path, socket, tmux_tmp, "talker")
+    r = subprocess.run(planeai_cmd() + ["dispatch", "run", "--exit-when-idle"], env=env,
+                       capture_output=True, text=True, timeout=180)
+    assert r.returncode == 0 and f"completed {key}" in r.stdout, r.stdout + r.stderr
+    logs = subprocess.run(planeai_cmd() + ["session", "logs", key], env=env,
+                          capture_output=True, text=True, timeout=60).stdout
+    assert "summary line 9" in logs and "LAST-LINE" in logs, logs
+    with open_store() as s:
+        session = s.sessions_for_task(key)[0]
+        assert session.state.value == "exited" and session.outcome == "success"
+        assert Path(session.worktree).is_dir()
+        assert s.get_task(key).status is Status.DONE
+
+
+def test_a_manual_stop_is_the_user_taking_over(repo, tmp_path, planeai_home, private_tmux):
+    """`planeai session stop` on a dispatched run: no failure, no re-dispatch, the task stays
+    in progress; the slot is free for the next task. A manually started autonomous session
+    holds a slot only while it is live."""
+    socket, tmux_tmp = private_tmux
+    user_provider(planeai_home, "idler", ["/bin/sh", "-c", "echo working; sleep 600",
+                                          "idler", "{prompt}"])
+    with open_store() as s:
+        project, _ = add_project(s, repo)
+        first, second = (task_svc.add_task(s, project, t).key for t in ("first", "second"))
+    env = cli_env(tmp_path, socket, tmux_tmp, "idler")
+
+    def cli(*args):
+        return subprocess.run(planeai_cmd() + list(args), env=env, capture_output=True,
+                              text=True, timeout=120)
+
+    r = cli("session", "start", first, "--autonomous", "--backend", "tmux")
+    assert r.returncode == 0, r.stderr
+    r = cli("dispatch", "run", "--once", "--max-sessions", "1")
+    assert r.returncode == 0 and "dispatched" not in r.stdout, r.stdout  # its slot is taken
+    assert cli("session", "stop", first).returncode == 0
+    r = cli("dispatch", "run", "--once", "--max-sessions", "1")
+    assert r.returncode == 0 and f"dispatched {second}" in r.stdout, r.stdout + r.stderr
+    assert f"dispatched {first}" not in r.stdout and "failed" not in r.stdout
+    # the dispatched one, stopped by hand while a dispatcher runs: not run again either;
+    # with its slot free and nothing ready, that dispatcher is idle and exits
+    d = subprocess.Popen(planeai_cmd() + ["dispatch", "run", "--max-sessions", "1",
+                                          "--exit-when-idle"], env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        retry_until(lambda: json.loads(cli("dispatch", "status", "--json").stdout)["leader"],
+                    message="the dispatcher leading")
+        assert cli("session", "stop", second).returncode == 0
+        out, err = d.communicate(timeout=120)
+    finally:
+        if d.poll() is None:
+            d.kill()
+    assert d.returncode == 0 and "dispatched" not in out and "failed" not in out, out + err
+    with open_store() as s:
+        for key in (first, second):
+            t = s.get_task(key)
+            assert t.status is Status.IN_PROGRESS and t.failures == 0 and not t.held
+            assert [x.outcome for x in s.sessions_for_task(key)] == ["stopped"]
+            kinds = [e.kind for e in s.events(task_key=key)]
+            assert "dispatch.failed" not in kinds and "task.failed" not in kinds

@@ -181,6 +181,40 @@ async def test_new_task_form_creates_the_task_with_every_field(services):
                        what="new task selected")
 
 
+async def test_a_refused_task_comes_back_in_the_form_with_the_reason(services):
+    """A misspelt @mention (or a cycle) is refused by the service: the form opens again with
+    everything typed and the reason; fixed, it saves."""
+    from planeai.tui.task_form import TaskForm
+
+    services.task("Blocker")
+    app = make_app(services)
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot, app)
+        await pilot.press("n")
+        await wait_for(pilot, lambda: isinstance(app.screen, TaskForm), what="form")
+        form = app.screen
+        form.query_one("#title").value = "Port it @shel"
+        form.query_one("#description").text = "Long text I typed."
+        form.query_one("#priority").value = "3"
+        form.query_one("#blocked_by").value = "DEM-1"
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, TaskForm) and app.screen is not form,
+                       what="the form back")
+        again = app.screen
+        assert "did you mean @shell" in str(again.query_one("#error").render())
+        assert again.query_one("#title").value == "Port it @shel"
+        assert again.query_one("#description").text == "Long text I typed."
+        assert again.query_one("#priority").value == "3"
+        assert again.query_one("#blocked_by").value == "DEM-1"
+        assert [t.key for t in services.store.list_tasks()] == ["DEM-1"]
+        again.query_one("#title").value = "Port it @shell"
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: "t:DEM-2" in row_ids(app), what="saved")
+        t = services.store.get_task("DEM-2")
+        assert (t.title, t.description, t.priority, t.blocked_by) == (
+            "Port it @shell", "Long text I typed.", 3, ["DEM-1"])
+
+
 async def test_new_task_form_requires_a_title_and_escape_cancels(services):
     app = make_app(services)
     async with app.run_test(size=SIZE) as pilot:
@@ -511,8 +545,8 @@ async def test_command_palette_offers_every_action_and_runs_them(services):
     async with app.run_test(size=SIZE) as pilot:
         await loaded(pilot, app)
         titles = [c.title for c in app.get_system_commands(app.screen)]
-        for a in ACTIONS:
-            if a.action != "command_palette":
+        for a in ACTIONS:  # the diff and compare views' own keys: tests/test_tui_review.py
+            if a.action != "command_palette" and a.where == "app":
                 assert a.title in titles
         await pilot.press("ctrl+p")
         await pilot.pause()
@@ -546,6 +580,48 @@ async def test_quit_without_sessions_is_immediate(services):
         await loaded(pilot, app)
         await pilot.press("q")
         await wait_for(pilot, lambda: not app.is_running, what="exit")
+
+
+async def test_the_apps_local_session_is_its_own_and_x_ends_all_of_it(services, tmp_path):
+    """`planeai session list` in another shell leaves the app's running local session live;
+    `x` then leaves nothing of the agent running, a job in a process group of its own
+    included (checked by pid)."""
+    from planeai.backends import procs
+
+    services.task("Mine")
+    bg = tmp_path / "bg.py"
+    pidfile = tmp_path / "child.pid"
+    bg.write_text("import os, time\nos.setpgid(0, 0)\n"
+                  f"open({str(pidfile)!r}, 'w').write(str(os.getpid()))\ntime.sleep(600)\n")
+    app = make_app(services)
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot, app)
+        await start_shell(pilot, app, "DEM-1")
+        await type_line(pilot, f"{sys.executable} {bg} &")
+        await wait_for(pilot, lambda: pidfile.exists() and pidfile.read_text(),
+                       what="the background job")
+        child = procs.identity(int(pidfile.read_text()))
+        leader = procs.identity(services.store.get_session("DEM-1").pid)
+        assert child and leader
+        for _ in range(2):  # another shell looks (reconcile + observe), twice
+            r = subprocess.run(planeai_cmd() + ["session", "list", "--json"],
+                               capture_output=True, text=True, timeout=60)
+            assert r.returncode == 0, r.stderr
+            import json
+
+            listed = {x["name"]: x for x in json.loads(r.stdout)}
+            assert listed["DEM-1"]["state"] == "running", listed
+        assert services.store.get_session("DEM-1").state is SessionState.RUNNING
+        await pilot.press("ctrl+right_square_bracket")
+        await pilot.press("x")
+        await wait_for(pilot, lambda: session_of(app, "DEM-1").state is SessionState.EXITED,
+                       what="stopped")
+        assert not procs.alive(leader) and not procs.alive(child)
+        await wait_for(pilot, lambda: any(n.message.startswith("stopped DEM-1")
+                                          for n in app._notifications), what="said stopped")
+        await pilot.press("x")  # again: it says what is true, not "stopped"
+        await wait_for(pilot, lambda: any("DEM-1 had already ended" in n.message
+                                          for n in app._notifications), what="already ended")
 
 
 async def test_reconcile_marks_sessions_of_dead_processes_lost(services):
@@ -733,3 +809,13 @@ async def test_prompt_box_mentions_start_one_session_per_agent(services):
             await wait_for(pilot,
                            lambda s=s: "prompt: echo side-$((20+22))" in be.snapshot(s.name).text,
                            what=f"the prompt's output in {s.name}")
+        # both are under the task in the sidebar, each one selectable with its own screen
+        await wait_for(pilot, lambda: all(f"s:{s.id}" in row_ids(app) for s in sessions),
+                       what="a row per session under the task")
+        ids = row_ids(app)
+        assert ids.index("t:DEM-1") < min(ids.index(f"s:{s.id}") for s in sessions)
+        for s in sessions:
+            assert app.sidebar.select_id(f"s:{s.id}")
+            await wait_for(pilot, lambda s=s: app.term.session_name == s.name,
+                           what=f"{s.name} shown")
+            assert s.name in row_text(app, f"s:{s.id}")

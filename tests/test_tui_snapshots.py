@@ -101,3 +101,37 @@ def test_snapshot_help(board, snap_compare):
         await pilot.press("question_mark")
 
     assert snap_compare(app, terminal_size=(120, 40), run_before=waiting_for_data(app, then))
+
+
+def test_snapshot_diff_view(planeai_home, tmp_path, shell_env, monkeypatch, snap_compare):
+    """The diff view of a session's worktree: a modified, a committed and an untracked file
+    (fixed commit dates, so the base's hash in the title is the same on every run)."""
+    import subprocess
+    from pathlib import Path
+
+    for var in ("GIT_AUTHOR_DATE", "GIT_COMMITTER_DATE"):
+        monkeypatch.setenv(var, "2026-01-01T00:00:00+00:00")
+    svc = Services(planeai_home, make_repo(tmp_path / "demo"),
+                   backends={"local": FakeBackend()})
+    try:
+        t = svc.task("Teach the parser numbers")
+        s = svc.manager.start(task_key=t.key, agent="shell", backend="local")
+        wt = Path(s.worktree)
+        (wt / "parser.py").write_text("def parse(text):\n    return int(text)\n")
+        subprocess.run(["git", "-C", str(wt), "add", "parser.py"], check=True)
+        subprocess.run(["git", "-C", str(wt), "commit", "-qm", "parser"], check=True)
+        (wt / "README.md").write_text("hello\nnumbers are parsed\n")
+        (wt / "NOTES.txt").write_text("todo: floats\n")
+        app = make_app(svc, observe=False)
+
+        async def then(pilot):
+            from planeai.tui.diff_view import DiffScreen
+
+            app.sidebar.select_id(f"t:{t.key}")
+            await pilot.press("D")
+            await wait_for(pilot, lambda: isinstance(app.screen, DiffScreen)
+                           and app.screen.loads > 0, what="the diff view")
+
+        assert snap_compare(app, terminal_size=SIZE, run_before=waiting_for_data(app, then))
+    finally:
+        svc.close()

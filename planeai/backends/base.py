@@ -19,22 +19,36 @@ if TYPE_CHECKING:
 
 SESSION_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
-# Named keys the backends understand in send_keys (tmux's names for the same keys).
+# Named keys, the one table for every backend (tmux's names for the same keys): the local
+# and daemon backends write these bytes, tmux sends the names. Besides these, a key can be
+# a single printable character (a digit, a letter, "y"): sent as itself.
 KEY_BYTES = {
     "Enter": b"\r", "C-m": b"\r", "Tab": b"\t", "Escape": b"\x1b", "BSpace": b"\x7f",
-    "C-c": b"\x03", "C-d": b"\x04", "C-z": b"\x1a", "C-l": b"\x0c", "Space": b" ",
-    "Up": b"\x1b[A", "Down": b"\x1b[B", "Right": b"\x1b[C", "Left": b"\x1b[D",
+    "Space": b" ", "Up": b"\x1b[A", "Down": b"\x1b[B", "Right": b"\x1b[C", "Left": b"\x1b[D",
+    **{f"C-{c}": bytes([ord(c) - 96]) for c in "abcdefghijklmnopqrstuvwxyz"},
 }
+
+# How the accepted names are described in errors and help.
+KEYS_ACCEPTED = ("Enter, Escape, Tab, Up, Down, Left, Right, Space, BSpace, C-a ... C-z "
+                 "(ctrl+letter), or one printable character (a digit, a letter, ...)")
+
+
+def is_char_key(key: str) -> bool:
+    """A key that is one printable character, sent as itself."""
+    return len(key) == 1 and key.isprintable()
+
+
+def unknown_keys(keys: tuple[str, ...] | list[str]) -> list[str]:
+    """The names in ``keys`` that are neither in KEY_BYTES nor one printable character."""
+    return [k for k in keys if k not in KEY_BYTES and not is_char_key(k)]
 
 
 def key_bytes(keys: tuple[str, ...] | list[str]) -> bytes:
-    """Named keys (tmux's names) as the bytes a terminal sends for them."""
-    out = b""
-    for k in keys:
-        if k not in KEY_BYTES:
-            raise BackendError(f"unknown key {k!r}; known: {', '.join(KEY_BYTES)}")
-        out += KEY_BYTES[k]
-    return out
+    """Named keys (tmux's names) and single characters as the bytes a terminal sends."""
+    bad = unknown_keys(keys)
+    if bad:
+        raise BackendError(f"unknown key {bad[0]!r}; accepted: {KEYS_ACCEPTED}")
+    return b"".join(KEY_BYTES[k] if k in KEY_BYTES else k.encode("utf-8") for k in keys)
 
 
 def check_name(name: str) -> str:
@@ -135,7 +149,8 @@ class Backend(Protocol):
         ...
 
     def send_keys(self, name: str, *keys: str) -> None:
-        """Send named keys (``KEY_BYTES``); raises on an unknown key name."""
+        """Send keys: names from ``KEY_BYTES`` or single printable characters, in order;
+        raises BackendError on anything else (nothing is sent then)."""
         ...
 
     def paste(self, name: str, text: str) -> None:

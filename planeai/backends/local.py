@@ -17,6 +17,7 @@ from typing import Callable
 
 import ptyprocess
 
+from planeai.backends import procs
 from planeai.backends.base import (key_bytes, OutputCallback, SessionInfo, Snapshot, SpawnSpec,
                                    bracketed, check_name)
 from planeai.backends.pty import (KILL_SIGNALS, READ_SIZE, SIZE_MAX, PtySession, exit_code_of,
@@ -231,6 +232,9 @@ class LocalBackend:
             signal_session(s.proc.pid, sig)
             if s.done.wait(kill_wait(sig, timeout)):
                 break
+        # what the agent started in groups of their own (a shell's jobs) is still in its
+        # session: a stop leaves nothing of it running
+        procs.kill_session_processes(s.proc.pid, timeout=timeout)
         return s.exit_code
 
     def forget(self, name: str) -> None:

@@ -28,6 +28,27 @@ def _stat_fields(pid: int) -> list[str] | None:
     return stat[stat.rfind(")") + 2:].split()
 
 
+def identity(pid: int | None = None) -> str | None:
+    """``pid:starttime`` of a process (this one by default): unlike a bare pid, it never
+    names a later process that got the same number. None when there is no such process."""
+    pid = os.getpid() if pid is None else pid
+    fields = _stat_fields(pid)
+    if fields is None or len(fields) < 20:
+        return None
+    return f"{pid}:{fields[19]}"  # field 22 of stat: start time in clock ticks since boot
+
+
+def alive(ident: str) -> bool:
+    """Does the process ``identity()`` named still run (not a zombie)?"""
+    try:
+        pid = int(ident.split(":", 1)[0])
+    except ValueError:
+        return False
+    fields = _stat_fields(pid)
+    return (fields is not None and fields[0] not in ("Z", "X", "x")
+            and identity(pid) == ident)
+
+
 def session_processes(leader_pid: int) -> list[int]:
     """Live (non-zombie) pids whose session id is ``leader_pid``, the leader included."""
     if leader_pid <= 1:
@@ -100,4 +121,4 @@ def kill_session_processes(leader_pid: int, *, timeout: float = 5.0) -> int:
     return len(seen)
 
 
-__all__ = ["kill_session_processes", "session_processes"]
+__all__ = ["alive", "identity", "kill_session_processes", "session_processes"]

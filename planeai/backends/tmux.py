@@ -35,8 +35,8 @@ import time
 from pathlib import Path
 from typing import Callable, Mapping
 
-from planeai.backends.base import (key_bytes, OutputCallback, SessionInfo, Snapshot, SpawnSpec,
-                                   check_name)
+from planeai.backends.base import (KEY_BYTES, OutputCallback, SessionInfo, Snapshot,
+                                   SpawnSpec, check_name, key_bytes)
 from planeai.backends.procs import kill_session_processes
 from planeai.backends.tmux_control import (TmuxCommandError, TmuxControl, TmuxControlClosed,
                                            server_env)
@@ -314,7 +314,13 @@ class TmuxBackend:
     def send_keys(self, name: str, *keys: str) -> None:
         key_bytes(keys)  # the same names as the other backends, or a clear error
         try:
-            self._cmd("send-keys", "-t", target(name), *keys)
+            # names as tmux's own (it knows the pane's cursor-key mode); a single character
+            # literally (-l), so tmux never reads it as a key name or option
+            for k in keys:
+                if k in KEY_BYTES:
+                    self._cmd("send-keys", "-t", target(name), k)
+                else:
+                    self._cmd("send-keys", "-t", target(name), "-l", "--", k)
         except TmuxCommandError as e:
             raise BackendError(f"cannot send keys to {name}: {e}") from None
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from planeai.cli.common import print_json, table
+from planeai.cli.common import context, print_json, table
 
 
 def _registry(args: argparse.Namespace):
@@ -75,21 +75,27 @@ def list_(x) -> list:
 
 
 def check(args: argparse.Namespace) -> int:
-    from planeai.providers import check as check_one
+    from planeai.services.provider_check import check as check_one
 
     reg = _registry(args)
     _warn(reg)
     names = [reg.resolve(args.name)[0].name] if args.name else sorted(reg.providers)
-    results = [check_one(reg.get(n)) for n in names]
+    from planeai.services.secrets import Secrets
+
+    # a key stored with `planeai secret set` counts like one in the environment
+    stored = Secrets(context().config, context().locations)
+    results = [check_one(reg.get(n), stored=lambda p=reg.get(n): stored.stored_names(p))
+               for n in names]
     if args.json:
         print_json([{"provider": r.provider, "binary": r.binary, "version": r.version,
                      "secrets_ok": r.secrets_ok, "missing_secrets": list_(r.missing_secrets),
-                     "ok": r.ok} for r in results])
+                     "logged_in": r.logged_in, "reason": r.reason, "ok": r.ok}
+                    for r in results])
     else:
-        rows = [["PROVIDER", "BINARY", "VERSION", "SECRETS"]]
+        rows = [["PROVIDER", "BINARY", "VERSION", "USABLE"]]
         for r in results:
-            secrets = "ok" if r.secrets_ok else "missing one of " + ", ".join(r.missing_secrets)
-            rows.append([r.provider, r.binary or "not found", r.version or "-", secrets])
+            rows.append([r.provider, r.binary or "not found", r.version or "-",
+                         "yes" if r.ok else "no: " + (r.reason or "")])
         print(table(rows))
     # one named provider that is not usable is a failure; the overview never is
     return 1 if args.name and not results[0].ok else 0

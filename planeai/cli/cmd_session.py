@@ -83,26 +83,97 @@ def _with(args: argparse.Namespace, fn) -> int:
 
 
 def send(args: argparse.Namespace) -> int:
+    """Type a prompt, only into an idle agent; say whether it went to work."""
+    for flag, value in (("--wait", args.wait), ("--watch", args.watch)):
+        if value < 0:
+            raise ValidationError(f"{flag} {value:g}: give seconds, 0 or more")
     text = args.text
     if text == "-":
         text = sys.stdin.read()
-    if not text:
+    if not text.strip():
         raise ValidationError("nothing to send: give TEXT or - for stdin")
 
     def go(m) -> int:
-        # @agent:skill mentions are checked; a named skill's instructions lead the prompt
-        body = m.send_prompt(args.ref, text)
-        print(f"sent {len(body)} characters to {m.get(args.ref).name}")
+        from planeai.services.session_input import SendRefused
+
+        try:
+            # @agent:skill mentions are checked; a named skill's instructions lead the prompt
+            r = m.send_prompt(args.ref, text, wait=args.wait, force=args.force,
+                              watch=args.watch)
+        except SendRefused as e:
+            return _refused(e, args.json)
+        name = r.session.name
+        if args.json:
+            print_json(r.as_dict())
+        elif r.delivered:
+            print(f"delivered; {name} is {_status_words(r.status)}")
+            _print_question(r.question)
+        else:
+            print(f"sent, but {name} did not start working within {args.watch:g} s "
+                  f"(status: {_status_words(r.status)})", file=sys.stderr)
+        return 0 if r.delivered else 1
+
+    return _with(args, go)
+
+
+def keys(args: argparse.Namespace) -> int:
+    """Press keys in the agent's terminal (answering its dialogs)."""
+    from planeai.services.session_input import check_keys
+
+    names = check_keys(args.keys)  # before any session or backend is touched
+
+    def go(m) -> int:
+        view = m.send_keys(args.ref, names)
+        s, status = view.session, view.status
+        question = []
+        if view.snapshot is not None and status.value == "needs_input":
+            from planeai.services.session_input import screen_question
+
+            question = screen_question(view.snapshot.text)
+        if args.json:
+            print_json({"session": s.name, "keys": names, "status": status.value,
+                        "question": question})
+        else:
+            print(f"sent {' '.join(names)}; {s.name} is {_status_words(status)}")
+            _print_question(question)
         return 0
 
     return _with(args, go)
 
 
+def _status_words(status) -> str:
+    return status.value.replace("_", " ")
+
+
+def _print_question(lines: list[str], file=None) -> None:
+    for line in lines:
+        print(f"  | {line}", file=file or sys.stdout)
+
+
+def _refused(e, as_json: bool) -> int:
+    """A prompt not sent: one line why, then the question on the agent's screen and how to
+    answer it. Exit 1."""
+    hint = {
+        "needs_input": f"answer it with keys, e.g. `planeai session keys {e.session} Enter` "
+                       "(or Down Enter, Escape, 1 ...), then send again",
+        "busy": "wait longer (--wait SECONDS) or type it anyway (--force)",
+        "starting": "wait longer (--wait SECONDS) or type it anyway (--force)",
+        "exited": f"start it again: planeai session restart {e.session}",
+    }.get(e.status.value, "")
+    if as_json:
+        print_json({"session": e.session, "delivered": False, "status": e.status.value,
+                    "question": e.question, "error": str(e)})
+    print(f"planeai: error: {e}", file=sys.stderr)
+    if not as_json:
+        _print_question(e.question, sys.stderr)
+        if hint:
+            print(hint, file=sys.stderr)
+    return 1
+
+
 def stop(args: argparse.Namespace) -> int:
     def go(m) -> int:
-        s = m.stop(args.ref)
-        code = "" if s.exit_code is None else f" (exit {s.exit_code})"
-        print(f"stopped {s.name}{code}")
+        print(m.stop_and_say(args.ref))
         return 0
 
     return _with(args, go)

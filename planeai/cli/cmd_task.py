@@ -111,6 +111,8 @@ def show(args: argparse.Namespace) -> int:
         print(f"  base branch: {t.base_branch}")
     if t.provider:
         print(f"  provider:    {t.provider}")
+    if t.pr_url:
+        print(f"  pull request: {t.pr_url}")
     print(f"  created:     {t.created_at}")
     print(f"  updated:     {t.updated_at}")
     if t.description:

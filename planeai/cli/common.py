@@ -24,10 +24,23 @@ def begin(args: argparse.Namespace | None) -> None:
 
 
 def end() -> None:
+    """The command is over: hooks of what it did go to a detached runner, then the context
+    closes."""
     global _context
-    if _context is not None:
-        _context.close()
-    _context = None
+    ctx, _context = _context, None
+    if ctx is None:
+        return
+    try:
+        if ctx.wrote_events():
+            from planeai.errors import PlaneaiError
+            from planeai.services.hooks import hand_off
+
+            try:
+                hand_off(ctx.store, ctx.config, explicit_config=ctx.explicit_config)
+            except PlaneaiError:
+                pass  # a bad config was reported by the command itself
+    finally:
+        ctx.close()
 
 
 def context():

@@ -154,9 +154,24 @@ def build_parser() -> argparse.ArgumentParser:
     p = _cmd(ssub, "restart", "session:restart", "start an exited session again, same worktree")
     p.add_argument("ref", metavar="KEY")
     p.add_argument("--yolo", action="store_true")
-    p = _cmd(ssub, "send", "session:send", "type a prompt into a running agent")
+    p = _cmd(ssub, "send", "session:send",
+             "type a prompt into an agent at its prompt (idle); refuses while it asks a "
+             "question (answer with `session keys`); says whether it went to work")
     p.add_argument("ref", metavar="KEY")
     p.add_argument("text", help="the prompt (- reads stdin)")
+    p.add_argument("--wait", type=float, default=30.0, metavar="SECONDS",
+                   help="how long to wait for a busy agent to become idle (default 30)")
+    p.add_argument("--force", action="store_true",
+                   help="type it whatever the agent is doing (even into a dialog)")
+    p.add_argument("--watch", type=float, default=10.0, metavar="SECONDS",
+                   help="how long to watch for the agent to start working (default 10)")
+    p.add_argument("--json", action="store_true")
+    p = _cmd(ssub, "keys", "session:keys",
+             "press keys in an agent's terminal, e.g. to answer its dialog: Enter, Escape, "
+             "Tab, Up, Down, Left, Right, Space, BSpace, C-c (ctrl+letter), 1, y ...")
+    p.add_argument("ref", metavar="KEY")
+    p.add_argument("keys", nargs="+", metavar="KEYNAME", help="keys, pressed in order")
+    p.add_argument("--json", action="store_true")
     p = _cmd(ssub, "delete", "session:delete",
              "stop and forget a session and remove its worktree (refuses unsaved work)")
     p.add_argument("ref", metavar="KEY")
@@ -229,6 +244,77 @@ def build_parser() -> argparse.ArgumentParser:
     p = _cmd(dsub, "status", "dispatch:status", "who dispatches, slots in use, the queue")
     p.add_argument("--json", action="store_true")
 
+    # ---- review and delivery
+    p = _cmd(sub, "diff", "review:diff",
+             "a task's changes against its base: committed, uncommitted and untracked")
+    p.add_argument("key")
+    p.add_argument("--session", metavar="NAME", help="this session's worktree (default: newest)")
+    p.add_argument("--stat", action="store_true", help="only the files with +/- counts")
+    p.add_argument("--json", action="store_true")
+    p = _cmd(sub, "check", "review:check",
+             "run the [review] checks in a task's worktree (exit 1 when one fails)")
+    p.add_argument("key")
+    p.add_argument("--session", metavar="NAME")
+    p.add_argument("--json", action="store_true")
+    p = _cmd(sub, "commit", "review:commit",
+             "commit all of a task's worktree changes (untracked too) with the task's message")
+    p.add_argument("key")
+    p.add_argument("-m", "--message", metavar="MSG", help="instead of `KEY: title` + description")
+    p.add_argument("--session", metavar="NAME")
+    p = _cmd(sub, "merge", "review:merge",
+             "merge a task's branch into its base here, then mark it done and clean up")
+    p.add_argument("key")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--squash", action="store_true", help="one commit on the base")
+    g.add_argument("--rebase", action="store_true", help="replay its commits onto the base")
+    p.add_argument("--commit", action="store_true", help="commit uncommitted work first")
+    p.add_argument("--session", metavar="NAME")
+    p.add_argument("--stack", action="store_true",
+                   help="first merge the unmerged tasks its branch was started from")
+    p.add_argument("--json", action="store_true")
+    p = _cmd(sub, "keep", "review:keep",
+             "of a task run by several agents, merge this session's work and discard the "
+             "others (their work kept in recovery refs)")
+    p.add_argument("session", metavar="SESSION")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--squash", action="store_true", help="one commit on the base")
+    g.add_argument("--rebase", action="store_true", help="replay its commits onto the base")
+    p.add_argument("--commit", action="store_true", help="commit uncommitted work first")
+    p.add_argument("--json", action="store_true")
+    p = _cmd(sub, "pr", "review:pr",
+             "push a task's branch and open a pull request with gh (URL kept on the task)")
+    p.add_argument("key")
+    p.add_argument("--remote", metavar="NAME", help="default: [review] remote (origin)")
+    p.add_argument("--commit", action="store_true", help="commit uncommitted work first")
+    p.add_argument("--session", metavar="NAME")
+    p.add_argument("--json", action="store_true")
+    p = _cmd(sub, "gc", "review:gc",
+             "remove stale worktrees, retry leftovers and delivered branches (never unsaved "
+             "work)")
+    p.add_argument("--dry-run", action="store_true", help="only list them, with their size")
+    p.add_argument("--yes", action="store_true", help="do not ask")
+    p.add_argument("--json", action="store_true")
+
+    # ---- secret: provider keys for the agents, kept in the OS keyring (never in argv)
+    sec = sub.add_parser("secret", help="store provider keys for agents (OS keyring)")
+    ssub = sec.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True,
+                              parser_class=_Parser)
+    for name, handler, help_ in (
+            ("set", "secret:set_", "store a secret: typed at a hidden prompt, or --stdin"),
+            ("get", "secret:get", "say whether a secret is set (--show prints it)"),
+            ("delete", "secret:delete", "remove a stored secret")):
+        p = _cmd(ssub, name, handler, help_)
+        p.add_argument("provider", help="provider name (or planeai, for its tracker tokens)")
+        p.add_argument("name", help="one of the provider's declared secrets, e.g. "
+                                    "ANTHROPIC_API_KEY")
+        if name == "set":
+            p.add_argument("--stdin", action="store_true",
+                           help="read the value from standard input (one line)")
+        elif name == "get":
+            p.add_argument("--show", action="store_true", help="print the value itself")
+    p = _cmd(ssub, "list", "secret:list_", "list the provider/name pairs set (never values)")
+    p.add_argument("--json", action="store_true")
+
     # ---- trust: a repo's .planeai/ hooks and provider files run commands
     p = _cmd(sub, "trust", "trust:run",
              "review and trust a repo's .planeai/ hooks and provider files (they run commands)")
@@ -237,6 +323,16 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--show", action="store_true", help="show what would run; trust nothing")
     g.add_argument("--revoke", action="store_true", help="stop trusting it")
     g.add_argument("--list", action="store_true", help="list trusted repos")
+    p.add_argument("--json", action="store_true")
+
+    # ---- stats
+    p = _cmd(sub, "stats", "stats:run",
+             "what agents did and cost: time busy / idle / waiting, tokens, estimated cost")
+    p.add_argument("--project", metavar="P", help="only this project (default: all)")
+    p.add_argument("--since", metavar="DATE",
+                   help="sessions started since: YYYY-MM-DD, an ISO time, or an age (7d, 12h)")
+    p.add_argument("--by", choices=("task", "agent", "day", "project", "session"),
+                   default="task", help="one line per task (default), agent, day, ...")
     p.add_argument("--json", action="store_true")
 
     # ---- misc

@@ -29,6 +29,14 @@ TASK_FAILED: Final = "task.failed"
 # the agent said done while subtasks were open; the session's done_requested is set with it
 TASK_DONE_REQUESTED: Final = "task.done_requested"
 
+# review and delivery (planeai.services.review / delivery / gc)
+REVIEW_CHECKED: Final = "review.checked"      # checks ran in a worktree: passed, results
+REVIEW_COMMITTED: Final = "review.committed"  # the worktree's changes became a commit
+TASK_MERGED: Final = "task.merged"            # its branch landed in its base locally
+TASK_PUSHED: Final = "task.pushed"
+TASK_PR_OPENED: Final = "task.pr_opened"
+GC_REMOVED: Final = "gc.removed"              # a stale worktree or branch went
+
 # sessions
 SESSION_CREATED: Final = "session.created"
 SESSION_STARTED: Final = "session.started"
@@ -36,6 +44,8 @@ SESSION_FAILED: Final = "session.failed"
 SESSION_STATUS: Final = "session.status"
 SESSION_PROMPT: Final = "session.prompt"
 SESSION_PROMPT_FAILED: Final = "session.prompt_failed"
+# planeai answered a first-run dialog on screen ([[dialogs]] of the provider file)
+SESSION_DIALOG_ANSWERED: Final = "session.dialog_answered"
 SESSION_EXITED: Final = "session.exited"
 SESSION_EXIT_CODE: Final = "session.exit_code"
 SESSION_ABORTED: Final = "session.aborted"
@@ -44,6 +54,8 @@ SESSION_STOPPED: Final = "session.stopped"
 SESSION_RESTARTED: Final = "session.restarted"
 SESSION_ARCHIVED: Final = "session.archived"
 SESSION_DELETED: Final = "session.deleted"
+# another session of its task was kept (`planeai keep`): its work is in a recovery ref
+SESSION_DISCARDED: Final = "session.discarded"
 
 # the dispatcher
 DISPATCH_LEASE: Final = "dispatch.lease"
@@ -54,6 +66,8 @@ DISPATCH_FAILED: Final = "dispatch.failed"
 DISPATCH_STALE: Final = "dispatch.stale"
 DISPATCH_ABORTED: Final = "dispatch.aborted"
 DISPATCH_ERROR: Final = "dispatch.error"
+# a project (or task) spent its budget: no new work starts on it (planeai.services.metrics)
+DISPATCH_OVER_BUDGET: Final = "dispatch.over_budget"
 
 # hooks
 HOOK_RAN: Final = "hook.ran"
@@ -63,7 +77,7 @@ HOOK_FAILED: Final = "hook.failed"
 _STATUS_NAMES: Final = ("busy", "idle", "needs_input")
 # dispatcher verdicts named by their last part: completed, failed, stale
 _VERDICTS: Final = {DISPATCH_COMPLETED: "completed", DISPATCH_FAILED: "failed",
-                    DISPATCH_STALE: "stale"}
+                    DISPATCH_STALE: "stale", DISPATCH_OVER_BUDGET: "over_budget"}
 _HOOK_OF_KIND: Final = {TASK_MOVED: "task_moved", DISPATCH_DISPATCHED: "task_dispatched",
                         SESSION_STARTED: "session_started", **_VERDICTS}
 

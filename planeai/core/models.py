@@ -71,6 +71,7 @@ class Task:
     failures: int = 0
     last_failure: str | None = None
     held: bool = False  # failed too often: waits for a person
+    pr_url: str | None = None  # the pull request `planeai pr` opened for its branch
 
     @property
     def ready(self) -> bool:
@@ -90,6 +91,7 @@ class Task:
             "failures": self.failures,
             "last_failure": self.last_failure,
             "held": self.held,
+            "pr_url": self.pr_url,
             "parent": self.parent_key,
             "base_branch": self.base_branch,
             "provider": self.provider,
@@ -155,6 +157,8 @@ class Session:
     skill: str | None = None
     # its agent ran `planeai task done` while subtasks were open: finished once they are
     done_requested: bool = False
+    # in-process (local) sessions: the process running it (pid:starttime); only it judges
+    owner: str | None = None
 
     @property
     def agent(self) -> str:

@@ -7,7 +7,7 @@ import re
 from typing import TYPE_CHECKING
 
 from planeai.core.models import Project, Task
-from planeai.errors import PlaneaiError
+from planeai.errors import ValidationError
 
 if TYPE_CHECKING:
     from planeai.services.sessions import SessionManager
@@ -25,18 +25,20 @@ class AgentChooser:
         description (`@gemini-flash`, `@claude:review`, or a bare skill `@review` whose
         default_provider applies), else the dispatch rules, else the default."""
         from planeai.core.mentions import find_mentions
+        from planeai.services.mentions import mention_problem
 
         skill = None
         registry = self.manager.registry(project)
         skills = self.manager.skill_set(project)
         mentioned = None
         for mention in find_mentions(f"{task.title}\n{task.description}"):
+            problem = mention_problem(mention, registry, skills)
+            if problem:
+                # text that came in without the check of `task add` (a tracker sync, an
+                # older task): never fall back to another agent in silence
+                raise ValidationError(f"{task.key} mentions {problem}")
             if mention.provider in registry.providers:
-                try:
-                    registry.resolve(mention.agent)
-                except PlaneaiError:
-                    continue
-                if mention.skill and mention.skill in skills.skills:
+                if mention.skill:
                     skill = mention.skill
                 mentioned = mention.agent
                 break

@@ -31,6 +31,7 @@ class AppContext:
         self._config = config
         self._explicit, self._cwd = explicit, cwd
         self._store: Store | None = None
+        self._events_at_open = 0
         self._manager: "SessionManager | None" = None
 
     @classmethod
@@ -45,10 +46,21 @@ class AppContext:
             self._config = load_config(self.locations, explicit=self._explicit, cwd=self._cwd)
         return self._config
 
+    def wrote_events(self) -> bool:
+        """Has anything been recorded since this context opened its store (by this process
+        or another)? False when the store was never opened."""
+        return self._store is not None and self._store.last_event_id() != self._events_at_open
+
+    @property
+    def explicit_config(self) -> str | None:
+        """The --config file this context reads, if one was given."""
+        return self._explicit
+
     @property
     def store(self) -> Store:
         if self._store is None:
             self._store = open_store(self.locations)
+            self._events_at_open = self._store.last_event_id()
         return self._store
 
     @property

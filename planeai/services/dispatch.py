@@ -44,8 +44,10 @@ from planeai.core import events as ev
 from planeai.core.models import Project, Session, SessionState, Status, Task
 from planeai.core.status import AgentStatus
 from planeai.errors import PlaneaiError
+from planeai.git.worktrees.stack import StartPointConflict
 from planeai.services.agent_choice import AgentChooser
 from planeai.services.hooks import HookRunner
+from planeai.services.metrics import hard_limit, over_budget
 from planeai.services.notify import Notifier
 from planeai.services.sessions import LIVE_STATES, SessionManager
 from planeai.services.tasks import open_subtasks, ready_queue
@@ -129,6 +131,8 @@ class Dispatcher:
         self._worked: set[str] = set()       # sessions seen busy at least once
         self._idle_since: dict[str, float] = {}
         self._stale: set[str] = set()
+        self._reported_at: dict[str, float] = {}  # when a run's "done" report was first seen
+        self._budget_said: set[str] = set()        # over-budget reasons already announced
         self.chooser = AgentChooser(manager, self.settings.rules)
         self.generation: int | None = None   # the lease generation this one leads with
         self._beat: threading.Thread | None = None
@@ -224,7 +228,7 @@ class Dispatcher:
         """Stop a run this dispatcher judged: only while it still leads, so a stale one
         never kills what the new holder runs."""
         self.fence()
-        return self.m.stop(s.id)
+        return self.m.stop(s.id, by_user=False)
 
     @property
     def _project_ids(self) -> list[int] | None:
@@ -234,7 +238,6 @@ class Dispatcher:
     def tick(self) -> TickResult:
         if not self.acquire():
             return TickResult(leader=False)
-        self.hooks.start_cursor_at_end()
         if self.store.kv_get(NOTIFY_CURSOR) is None:
             self.store.kv_set(NOTIFY_CURSOR, str(self.store.last_event_id()))
         result = TickResult(leader=True)
@@ -252,10 +255,17 @@ class Dispatcher:
         return result
 
     def _dispatched_live(self, *, everywhere: bool = False) -> list[Session]:
-        """Live dispatched sessions of this dispatcher's project (of all: ``everywhere``)."""
+        """The runs that take a slot, of this dispatcher's project (of all: ``everywhere``):
+        live autonomous sessions still to be judged (not taken over by the user) that have
+        their task: in progress, or reported done and finishing their turn. One whose task
+        was moved back to todo (or deleted) holds none."""
         ids = None if everywhere else self._project_ids
-        return [s for s in self.store.list_sessions(states=list(LIVE_STATES), project_ids=ids)
-                if s.autonomous]
+        live = [s for s in self.store.list_sessions(states=list(LIVE_STATES), project_ids=ids)
+                if s.autonomous and s.outcome is None]
+        has_task = {t.key for t in self.store.list_tasks(
+            project_ids=ids, statuses=[Status.IN_PROGRESS, Status.IN_REVIEW, Status.DONE])
+        } if live else set()
+        return [s for s in live if s.task_key in has_task]
 
     # ------------------------------------------------------------------ completion
     def _unjudged(self) -> list[Session]:
@@ -276,8 +286,18 @@ class Dispatcher:
             if task is None:  # deleted under the agent: nothing to report to
                 self._stop_session(s)
                 continue
+            if s.state in LIVE_STATES:
+                over = hard_limit(self.store, self.m.config, s,
+                                  self.store.get_project_by_id(s.project_id))
+                if over:  # budgets.hard_stop: the money is spent, the run ends now
+                    self._stop_session(s)
+                    self._fail(self.store.get_session(s.id), task, over, result, hold=True)
+                    continue
             if task.status in (Status.DONE, Status.IN_REVIEW) or s.done_requested:
-                # the agent reported completion itself (planeai task done / review)
+                # the agent reported completion itself (planeai task done / review): it may
+                # finish its turn (a summary, a last commit) before it is stopped
+                if self._finishing_turn(s, view.status, now):
+                    continue
                 self._complete(s, task, result, reported=True)
                 continue
             if view.status is AgentStatus.EXITED and s.pid is None:
@@ -322,6 +342,14 @@ class Dispatcher:
                 if limit > 0 and s.id in self._worked and now - self._idle_since[s.id] >= limit:
                     self._complete(s, task, result, reported=False, idle=True)
 
+    def _finishing_turn(self, s: Session, status: AgentStatus, now: float) -> bool:
+        """An agent that reported done is left to work until it is idle or exits, or for
+        ``dispatch.done_grace`` seconds from when its report was first seen."""
+        if s.state not in LIVE_STATES or status in (AgentStatus.IDLE, AgentStatus.EXITED):
+            return False
+        first = self._reported_at.setdefault(s.id, now)
+        return now - first < self.settings.done_grace
+
     def _open_subtasks(self, key: str) -> list[str]:
         return open_subtasks(self.store, key)
 
@@ -332,7 +360,18 @@ class Dispatcher:
         target = Status(self.settings.on_success)
         how = "reported" if reported else ("idle" if idle else "exit 0")
         waiting = self._open_subtasks(task.key)
+        checks = None
+        if not waiting:
+            # [review] check_on_complete: the project's checks judge the work before it
+            # counts; a failure keeps the task for a person (in review), never done
+            from planeai.services.review import checks_on_complete
+
+            checks = checks_on_complete(self.store, self.m.config, task.key, s.name)
+            if checks is not None and not checks.passed:
+                target = Status.IN_REVIEW
         with self._fenced():
+            if self._taken_over(s):
+                return
             self.store.update_session(s.id, outcome="success")
             if waiting:
                 # the agent split its work: the task finishes when its subtasks have
@@ -343,11 +382,18 @@ class Dispatcher:
                                         task_key=task.key, session_id=s.id,
                                         data={"subtasks": waiting, "how": how})
             else:
-                if task.status not in (Status.DONE, Status.IN_REVIEW):
-                    self.store.set_status(task.key, target, reason=f"session {s.name} finished")
+                status = self.store.get_task(task.key).status
+                failed_checks = checks is not None and not checks.passed
+                if status not in (Status.DONE, Status.IN_REVIEW) or (
+                        failed_checks and status is Status.DONE):
+                    reason = ("its checks failed" if failed_checks
+                              else f"session {s.name} finished")
+                    self.store.set_status(task.key, target, reason=reason)
+                data = {"how": how, "exit_code": s.exit_code}
+                if checks is not None:
+                    data["checks"] = "passed" if checks.passed else "failed"
                 self.store.append_event(ev.DISPATCH_COMPLETED, project_id=s.project_id,
-                                        task_key=task.key, session_id=s.id,
-                                        data={"how": how, "exit_code": s.exit_code})
+                                        task_key=task.key, session_id=s.id, data=data)
         if not waiting:
             result.completed.append(task.key)
         self._forget(s.id)
@@ -380,9 +426,12 @@ class Dispatcher:
         except (KeyError, PlaneaiError):
             return None
 
-    def _fail(self, s: Session, task: Task, reason: str, result: TickResult) -> None:
-        hold = task.failures + 1 > self.settings.max_retries
+    def _fail(self, s: Session, task: Task, reason: str, result: TickResult, *,
+              hold: bool = False) -> None:
+        hold = hold or task.failures + 1 > self.settings.max_retries
         with self._fenced():
+            if self._taken_over(s):
+                return
             self.store.update_session(s.id, outcome="failure")
             self.store.record_failure(task.key, reason, hold=hold)
             self.store.append_event(ev.DISPATCH_FAILED, project_id=s.project_id, task_key=task.key,
@@ -391,7 +440,16 @@ class Dispatcher:
         result.failed.append(task.key)
         self._forget(s.id)
 
+    def _taken_over(self, s: Session) -> bool:
+        """Stopped by the user since this pass looked (inside the judging transaction): the
+        run is theirs now, neither a success nor a failure to act on."""
+        if self.store.get_session(s.id).outcome is None:
+            return False
+        self._forget(s.id)
+        return True
+
     def _forget(self, session_id: str) -> None:
+        self._reported_at.pop(session_id, None)
         self._worked.discard(session_id)
         self._idle_since.pop(session_id, None)
         self._stale.discard(session_id)
@@ -436,13 +494,28 @@ class Dispatcher:
             project = self.store.get_project_by_id(task.project_id)
             if per_project.get(project.name, 0) >= project_max.get(project.name, float("inf")):
                 continue
+            spent = over_budget(self.store, self.m.config, project, task.key)
+            if spent:  # [budgets]: no new work on it until the budget is raised
+                self._say_over_budget(project, task, spent)
+                continue
             try:
                 agent, skill = self.chooser.choose(task, project)
                 provider, _ = self.m.resolve_agent(agent, project, task)
             except PlaneaiError as e:
-                self._start_failed(task, str(e))
+                # the task names an agent or skill that is not there: no retry can help
+                # until a person fixes the text, so it is held with the reason at once
+                self._start_failed(task, str(e), hold=True)
                 continue
             if per_provider.get(provider.name, 0) >= provider_max.get(provider.name, float("inf")):
+                continue
+            from planeai.services.provider_check import unusable
+
+            why = unusable(provider, self.m.env,
+                           stored=lambda p=provider: self.m.stored_secrets(p))
+            if why:
+                # not installed, not logged in: no retry helps until a person acts, so the
+                # task is held with the reason at once
+                self._start_failed(task, why, hold=True)
                 continue
             try:
                 self.m.start(task_key=task.key, agent=agent, backend=backend,
@@ -452,6 +525,10 @@ class Dispatcher:
                 raise
             except LiveSessionExists:
                 continue  # started elsewhere since the queue was read (a person, the CLI)
+            except StartPointConflict as e:
+                # the work it stands on does not merge: a person must combine it first
+                self._start_failed(task, str(e), hold=True)
+                continue
             except PlaneaiError as e:
                 self._start_failed(task, str(e))
                 continue
@@ -459,6 +536,16 @@ class Dispatcher:
             per_project[project.name] = per_project.get(project.name, 0) + 1
             per_provider[provider.name] = per_provider.get(provider.name, 0) + 1
             result.dispatched.append(task.key)
+
+    def _say_over_budget(self, project: Project, task: Task, reason: str) -> None:
+        """Once per reason while this dispatcher leads: an event (a notification, a hook)."""
+        if reason in self._budget_said:
+            return
+        self._budget_said.add(reason)
+        with self._fenced():
+            self.store.append_event(ev.DISPATCH_OVER_BUDGET, project_id=project.id,
+                                    task_key=task.key if reason.startswith("task ") else None,
+                                    data={"reason": reason, "name": project.name})
 
     def _dispatched(self, task: Task, agent: str, skill: str | None) -> Callable[[Session], None]:
         """The dispatch event, written in the transaction that reserves the session: one
@@ -470,8 +557,8 @@ class Dispatcher:
                                           "priority": task.priority})
         return record
 
-    def _start_failed(self, task: Task, reason: str) -> None:
-        hold = task.failures + 1 > self.settings.max_retries
+    def _start_failed(self, task: Task, reason: str, *, hold: bool = False) -> None:
+        hold = hold or task.failures + 1 > self.settings.max_retries
         with self._fenced():
             self.store.record_failure(task.key, f"could not start: {reason}", hold=hold)
             self.store.append_event(ev.DISPATCH_FAILED, project_id=task.project_id,

@@ -1,6 +1,15 @@
 """Lifecycle hooks: the user's shell commands, run at transitions read from the event log
 (which event fires which hook: planeai.core.events.hook_name).
 
+Every transition fires its hooks exactly once, whoever caused it (the CLI, the app, the
+dispatcher, an agent's own `planeai task done`): the events after a shared cursor are *claimed*
+by advancing the cursor in one transaction, and only the claimer runs their hooks, as its config
+says (sessions carry their starter's --config as PLANEAI_CONFIG, so an agent's own commands read
+the same hooks as the dispatcher that started it). The app and
+the dispatcher claim in a thread of their own; a CLI command claims what is left when it ends
+and hands the hooks to a detached process (``python -m planeai.services.hooks FIRST LAST``), so
+an agent's `planeai task done` never waits for a slow hook.
+
 Event values (task title, branch, ...) are passed only in the environment, never spliced into
 the command, so a hostile task title cannot inject anything. A hook that fails or hangs is
 killed at the timeout and reported in the event log; it never stops the dispatcher.
@@ -12,6 +21,7 @@ import os
 import signal
 import subprocess
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +32,18 @@ from planeai.core.models import Event
 from planeai.store.repository import Store
 
 OUTPUT_LIMIT = 4000
+# A transition whose hooks nobody ran within this long (no process with hooks was running)
+# is history by the time a runner with hooks finds it.
+MAX_EVENT_AGE = 3600.0
+
+
+def _timestamp(e: Event) -> float:
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(e.ts).timestamp()
+    except ValueError:
+        return 0.0
 
 
 @dataclass
@@ -151,8 +173,8 @@ class HookRunner:
                 self._wake.wait(1.0)
                 self._wake.clear()
                 try:
-                    while runner.pending():
-                        runner.run_pending()
+                    while events := runner.claim():
+                        runner.run_events(events)
                 except Exception as e:  # report, never die: hooks are the user's code
                     try:
                         own.append_event(ev.HOOK_FAILED, data={"error": f"{type(e).__name__}: {e}"})
@@ -163,21 +185,44 @@ class HookRunner:
         finally:
             own.close()
 
-    def start_cursor_at_end(self) -> None:
-        if self.store.kv_get(self.CURSOR) is None:
-            self.store.kv_set(self.CURSOR, str(self.store.last_event_id()))
-
-    def pending(self) -> list[Event]:
+    def pending(self) -> bool:
+        """Are there events nobody has claimed yet? (A read: no write lock.)"""
         after = int(self.store.kv_get(self.CURSOR, "0") or 0)
-        return self.store.events(after=after, limit=500)
+        return self.store.last_event_id() > after
+
+    def claim(self, limit: int = 500) -> list[Event]:
+        """Take the next unclaimed events: their hooks are this runner's to run (with this
+        process's config), nobody else's. One transaction, so two runners never take the same
+        event. A runner with no hooks (or hooks withheld until trusted) takes them too: a
+        transition fires the hooks in use when it happens, never ones configured later."""
+        if not self.pending():
+            return []
+        with self.store.write():
+            after = int(self.store.kv_get(self.CURSOR, "0") or 0)
+            events = self.store.events(after=after, limit=limit)
+            if events:
+                self.store.kv_set(self.CURSOR, str(events[-1].id))
+        return events
+
+    def wants(self, events: list[Event]) -> bool:
+        """Does any of ``events`` fire a configured hook?"""
+        hooks = self.config.hooks
+        return any(hooks.for_hook(name) for name in map(hook_name, events) if name)
 
     def run_pending(self) -> list[HookResult]:
-        """Run the hooks of pending events (a batch); returns what ran."""
+        """Claim the next batch of events and run their hooks; returns what ran."""
+        return self.run_events(self.claim())
+
+    def run_events(self, events: list[Event]) -> list[HookResult]:
+        """Run the hooks of events this runner claimed, in event order. Events older than
+        MAX_EVENT_AGE are passed over: hooks configured today do not replay last month."""
         results = []
-        events = self.pending()
         hooks = self.config.hooks if events else None
+        oldest = time.time() - MAX_EVENT_AGE
         for e in events:
             name = hook_name(e)
+            if name and _timestamp(e) < oldest:
+                continue
             for cmd in hooks.for_hook(name) if name else ():
                 env, cwd = event_env(self.store, e, name)
                 r = run_command(cmd, env, cwd, hooks.timeout)
@@ -187,5 +232,47 @@ class HookRunner:
                                         data={"hook": name, "command": cmd, "event_id": e.id,
                                               "exit_code": r.exit_code,
                                               "timed_out": r.timed_out, "output": r.output})
-            self.store.kv_set(self.CURSOR, str(e.id))
         return results
+
+
+def hand_off(store: Store, config: Config, *, explicit_config: str | None = None) -> bool:
+    """A command that is about to end: claim what nobody has, and run its hooks in a detached
+    process (the command does not wait for them). Returns whether one was started."""
+    import sys
+
+    runner = HookRunner(store, config)
+    events = runner.claim(limit=100_000)
+    if not events or not runner.wants(events):
+        return False
+    argv = [sys.executable, "-m", "planeai.services.hooks", str(events[0].id),
+            str(events[-1].id)]
+    if explicit_config:
+        argv += ["--config", explicit_config]
+    subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                     stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True)
+    return True
+
+
+def _main(argv: list[str]) -> int:
+    """Run the hooks of events FIRST..LAST, claimed by the command that started this."""
+    import argparse
+
+    from planeai.services.context import AppContext
+
+    p = argparse.ArgumentParser(prog="python -m planeai.services.hooks")
+    p.add_argument("first", type=int)
+    p.add_argument("last", type=int)
+    p.add_argument("--config")
+    args = p.parse_args(argv)
+    with AppContext.load(explicit=args.config) as ctx:
+        store = ctx.store
+        events = [e for e in store.events(after=args.first - 1, limit=args.last - args.first + 1)
+                  if e.id <= args.last]
+        HookRunner(store, ctx.config).run_events(events)
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(_main(sys.argv[1:]))

@@ -19,6 +19,7 @@ TITLES = {
     "completed": "{task} finished",
     "failed": "{task} failed",
     "stale": "{task} looks stuck",
+    "over_budget": "{task}: over budget, no new work starts",
     "idle": "{task} is idle",
     "busy": "{task} is working",
 }
@@ -27,7 +28,7 @@ TITLES = {
 def message(name: str, e: Event) -> str:
     who = e.task_key or (e.data.get("name") if e.data else None) or "a session"
     text = TITLES.get(name, name).format(task=who)
-    if name == "failed" and e.data.get("reason"):
+    if name in ("failed", "over_budget") and e.data.get("reason"):
         text += f": {e.data['reason']}"
     return text
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from planeai.core.mentions import find_mentions, strip_mentions
 from planeai.core.models import Project, Session, Task
-from planeai.errors import PlaneaiError, ValidationError
+from planeai.errors import PlaneaiError, ProviderError, ValidationError
 from planeai.services import tasks as task_svc
 from planeai.services.mentions import resolve
 from planeai.services.sessions import SessionManager
@@ -54,8 +54,14 @@ def plan_run(m: SessionManager, text: str, *, extra_agents: list[str] = (),
     elif project is None:
         raise ValidationError("a run needs a task or a project")
     resolved = [resolve(x, m.registry(project), m.skill_set(project)) for x in mentions]
+    from planeai.services.provider_check import unusable
+
     for r in resolved:
-        m.resolve_agent(r.agent, project)[0].require_agent()  # before anything starts
+        provider = m.resolve_agent(r.agent, project)[0]
+        provider.require_agent()  # before anything starts
+        why = unusable(provider, m.env, stored=lambda p=provider: m.stored_secrets(p))
+        if why:
+            raise ProviderError(f"{r.mention.raw}: {why}")
     return RunPlan(prompt, project, resolved, task)
 
 

@@ -20,6 +20,9 @@ from planeai.errors import BackendError
 from planeai.store.db import now
 
 
+METRICS_EVERY = 5.0  # seconds between metrics reads of one live session (transcripts grow)
+
+
 @dataclass
 class SessionView:
     session: Session
@@ -29,7 +32,7 @@ class SessionView:
 
 class SessionWatching:
     """Mixed into SessionManager: needs ``get()``, ``backend()``, ``provider_of()``,
-    ``_claim()``, ``store`` and ``_backends``."""
+    ``_claim()``, ``collect_metrics()``, ``store`` and ``_backends``."""
 
     def observe(self, ref: str) -> SessionView:
         """Current screen and agent status; records status changes and exits."""
@@ -52,11 +55,20 @@ class SessionWatching:
             snap.text, alive=snap.alive, exit_code=snap.exit_code,
             seconds_since_output=snap.seconds_since_output,
             seconds_since_start=snap.extra.get("seconds_since_start")), provider.status)
+        if status is AgentStatus.NEEDS_INPUT and provider.dialogs:
+            from planeai.services.dialogs import answer
+
+            if answer(self, s, provider, snap.text):
+                # a first-run dialog planeai answers per the provider's policy: nobody is
+                # asked anything, so no needs-input status (nor its hooks) for it
+                status = AgentStatus.STARTING
         if not snap.alive:
             s = self._mark_exited(s, snap.exit_code, ev.SESSION_EXITED,
                                   {"exit_code": snap.exit_code})
         elif s.agent_status != status.value:
             s = self.store.set_agent_status(s.id, status.value) or self.store.get_session(s.id)
+        # every observer keeps the figures current, a live session at most every 5 s
+        self.collect_metrics(s, min_interval=0.0 if not snap.alive else METRICS_EVERY)
         return SessionView(s, status, snap)
 
     def _late_exit_code(self, s: Session) -> Session:
@@ -83,7 +95,9 @@ class SessionWatching:
             cur = self.store.get_session(s.id)
             if cur.state not in LIVE_STATES:
                 return cur
-            return self.store.update_session(s.id, event=event, event_data=data, **fields)
+            ended = self.store.update_session(s.id, event=event, event_data=data, **fields)
+        self.collect_metrics(ended)  # its last figures, read to the end
+        return ended
 
     def _lost(self, s: Session, reason: str, *, leader: int | None = None) -> Session:
         """The backend no longer knows the session: end whatever of it still runs first
@@ -112,7 +126,7 @@ class SessionWatching:
                                       {"exit_code": info.exit_code})
                 return SessionView(s, AgentStatus.EXITED, None)
             return SessionView(s, _recorded_status(s), None)
-        if be.in_process and s.pid and _pid_alive(s.pid):
+        if be.in_process and _run_elsewhere(s):
             return SessionView(s, _recorded_status(s), None)  # another planeai process runs it
         s = self._lost(s, f"{s.backend} has no session {s.name}")
         return SessionView(s, AgentStatus.EXITED, None)
@@ -196,7 +210,7 @@ class SessionWatching:
             for s in sessions:
                 info = running.get(s.name)
                 if info is None:
-                    if be.in_process and s.pid and _pid_alive(s.pid):
+                    if be.in_process and _run_elsewhere(s):
                         continue  # owned by another planeai process that is still running
                     changed.append(self._lost(s, be.lost_reason))
                 elif not info.alive:
@@ -213,6 +227,17 @@ def _recorded_status(s: Session) -> AgentStatus:
     except ValueError:
         return AgentStatus.STARTING
     return AgentStatus.STARTING if status is AgentStatus.EXITED else status
+
+
+def _run_elsewhere(s: Session) -> bool:
+    """An in-process session this process does not have: is its owner (the app that runs
+    it) still running? Then it is that process's to judge, never this one's. Sessions from
+    before owners were recorded fall back to whether the agent's pid lives."""
+    from planeai.backends import procs
+
+    if s.owner:
+        return s.owner != procs.identity() and procs.alive(s.owner)
+    return bool(s.pid) and _pid_alive(s.pid)
 
 
 def _pid_alive(pid: int) -> bool:

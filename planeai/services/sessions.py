@@ -5,11 +5,11 @@ transition is one store write with its event, so the app, hooks and notification
 the same history.
 
 ``SessionManager`` is the one way the CLI, the app and the dispatcher start, watch and end
-sessions. Its parts live beside it, one concern each: ``session_plan`` (argv, environment,
-prompt and skills of a start), ``session_input`` (prompts and keys to a live agent),
-``session_watch`` (observing status and exits, reconciling with what really runs). This
-module keeps the plumbing (backends, provider registries) and start / stop / restart /
-archive / delete.
+sessions. Its parts live beside it, one concern each: ``session_backends`` (which backend
+runs a session), ``session_plan`` (argv, environment, prompt, skills, worktree start point),
+``session_input`` (prompts and keys to a live agent), ``session_watch`` (observing status and
+exits, reconciling with what really runs). This module keeps the provider registries and
+start / stop / restart / archive / delete.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ import threading
 from pathlib import Path
 from typing import Callable
 
-from planeai.backends import registry as backend_registry
 from planeai.backends.base import Backend, SpawnSpec
 from planeai.config import Config
 from planeai.core import events as ev
@@ -34,6 +33,7 @@ from planeai.providers import Provider, Registry, Variant, load_registry, provid
 from planeai.services.claims import Claim
 from planeai.store.db import now
 from planeai.store.leases import LeaseLost
+from planeai.services.session_backends import SessionBackends
 from planeai.services.session_input import SessionInput
 from planeai.services.session_plan import SessionPlanning
 from planeai.services.session_watch import SessionView, SessionWatching
@@ -44,7 +44,7 @@ __all__ = ["LIVE_STATES", "SessionManager", "SessionView"]
 
 
 
-class SessionManager(SessionPlanning, SessionInput, SessionWatching):
+class SessionManager(SessionBackends, SessionPlanning, SessionInput, SessionWatching):
     """The one way the CLI and the app start, watch and end sessions."""
 
     def __init__(self, store: Store, config: Config, locs: Locations,
@@ -58,62 +58,28 @@ class SessionManager(SessionPlanning, SessionInput, SessionWatching):
         self._registries: dict[str, Registry] = {}
         self._deliveries: list[threading.Thread] = []
         self._backends_lock = threading.Lock()
+        self._metrics = None  # the MetricsCollector, made on first use
 
     # ------------------------------------------------------------------ plumbing
-    def backend(self, kind: str) -> Backend:
-        b = self._backends.get(kind)
-        if b is not None:
-            return b
-        with self._backends_lock:  # parallel starts must share one backend, not make two
-            b = self._backends.get(kind)
-            if b is None:
-                b = self._make_backend(kind)
-                self._backends[kind] = b
-            return b
+    @property
+    def metrics(self):
+        """This process's MetricsCollector (planeai.services.metrics), made on first use."""
+        if self._metrics is None:
+            from planeai.services.metrics import MetricsCollector
 
-    def _make_backend(self, kind: str) -> Backend:
-        return backend_registry.open_backend(kind, self.config, self.locs, self.env)
+            self._metrics = MetricsCollector(self.store, self.config, self.registry, self.env)
+        return self._metrics
 
-    @staticmethod
-    def backend_choices() -> list[tuple[str, str]]:
-        """(name, description) of every backend that can run here, for a front end to offer."""
-        return [(b.name, b.description) for b in backend_registry.available()]
+    def collect_metrics(self, s: Session, *, min_interval: float = 0.0) -> None:
+        """Bring a session's figures (time per status, tokens, cost) up to date; a live one
+        at most every ``min_interval`` seconds. Never fails the caller: figures are a report,
+        not a control path (a transcript being written, a vanished HOME)."""
+        try:
+            self.metrics.update(s, min_interval=min_interval)
+        except Exception as e:  # noqa: BLE001 - see above
+            import logging
 
-    @staticmethod
-    def runs_in_process(kind: str) -> bool:
-        """True when ``kind``'s sessions end with the process that starts them (without
-        opening it). Raises BackendError for an unknown backend."""
-        return bool(backend_registry.entry(kind).load().in_process)
-
-    def outliving_backend(self, requested: str | None) -> tuple[str, str | None]:
-        """The backend for sessions started by a command that exits right after (the CLI):
-        ``requested``, or the configured default, or, when that one keeps its sessions inside
-        the process (local), the first installed one that does not (tmux, else the daemon).
-        Returns (name, a line saying which was chosen instead, or None). Raises BackendError
-        for an unknown name or an in-process backend asked for by name."""
-        kind = requested or self.config.defaults.backend
-        if not self.runs_in_process(kind):
-            return kind, None
-        outliving = [b.name for b in backend_registry.available()
-                     if not backend_registry.entry(b.name).load().in_process]
-        if requested or not outliving:
-            hint = (f"pass --backend {outliving[0]} (or set defaults.backend = "
-                    f"\"{outliving[0]}\"), or " if outliving else "")
-            raise BackendError(
-                f"the {kind} backend keeps sessions inside the planeai app, so this command's "
-                f"sessions would end with it; {hint}start them from the app")
-        chosen = outliving[0]
-        return chosen, (f"using the {chosen} backend (defaults.backend = \"{kind}\" keeps "
-                        "sessions inside the app; set defaults.backend to choose)")
-
-    def in_process_sessions(self) -> list[str]:
-        """Live sessions that end when this process does (those of the backends it opened)."""
-        return [i.name for b in list(self._backends.values()) if b.in_process
-                for i in b.list() if i.alive]
-
-    def close(self) -> None:
-        for b in self._backends.values():
-            b.close()
+            logging.getLogger("planeai.metrics").debug("metrics of %s: %s", s.name, e)
 
     def registry(self, project: Project | None = None) -> Registry:
         key = project.path if project else ""
@@ -193,7 +159,7 @@ class SessionManager(SessionPlanning, SessionInput, SessionWatching):
         s_id = secrets.token_hex(4)
         claim = Claim(self.session_dir(s_id)).prepare()
         try:
-            session, moved = self._reserve(s_id, project, task, provider, variant, kind,
+            session, moved = self._reserve(s_id, project, task, provider, variant, kind, worktree,
                                            autonomous, skill, allow_more, fence, on_reserved)
         except BaseException:
             claim.discard()
@@ -202,13 +168,17 @@ class SessionManager(SessionPlanning, SessionInput, SessionWatching):
             cwd, branch, argv, env, deferred = self._prepare(
                 session, project, task, provider, variant, worktree, yolo, prompt,
                 autonomous, skill)
+            # secrets step outermost: it consumes the secrets file even when the claim aborts
+            launch = self._with_secrets(s_id, provider, claim.wrap(argv))
             if fence is not None:
                 fence()
         except LeaseLost:
+            self._drop_secrets(s_id)
             claim.abort()  # the new lease holder finds it never ran and re-queues the task
             claim.release()
             raise
         except BaseException:
+            self._drop_secrets(s_id)
             claim.abort()
             if self._unreserve(session, moved, fence):
                 claim.discard()
@@ -218,8 +188,9 @@ class SessionManager(SessionPlanning, SessionInput, SessionWatching):
         self.store.update_session(s_id, worktree=cwd if worktree and task else None,
                                   branch=branch, argv=argv)
         try:
-            info = be.spawn(SpawnSpec(session.name, claim.wrap(argv), cwd, env, cols, rows))
+            info = be.spawn(SpawnSpec(session.name, launch, cwd, env, cols, rows))
         except BackendError as e:
+            self._drop_secrets(s_id)
             claim.abort()  # a command that reaches tmux late must not run the agent
             with self.store.write():
                 self.store.update_session(s_id, state=SessionState.EXITED.value,
@@ -230,11 +201,12 @@ class SessionManager(SessionPlanning, SessionInput, SessionWatching):
             raise
         try:
             session = self.store.update_session(
-                s_id, state=SessionState.RUNNING.value, pid=info.pid,
+                s_id, state=SessionState.RUNNING.value, pid=info.pid, owner=self._owner(be),
                 agent_status=AgentStatus.STARTING.value, event=ev.SESSION_STARTED,
                 event_data={"argv0": argv[0], "pid": info.pid, "backend": kind})
         finally:
             claim.release()
+        self.collect_metrics(session)  # now, while the agent's own HOME can still be read
         if deferred:
             # the agent cannot take its prompt on the command line: paste it once it is ready,
             # without holding up the caller (the dispatcher, the app)
@@ -253,10 +225,14 @@ class SessionManager(SessionPlanning, SessionInput, SessionWatching):
                     pass
 
     def _reserve(self, s_id: str, project: Project, task: Task | None, provider: Provider,
-                 variant: Variant | None, kind: str, autonomous: bool, skill: str | None,
-                 allow_more: bool, fence, on_reserved) -> tuple[Session, bool]:
+                 variant: Variant | None, kind: str, worktree: bool, autonomous: bool,
+                 skill: str | None, allow_more: bool, fence,
+                 on_reserved) -> tuple[Session, bool]:
         """The session row, named after its task (PLA-1; more sessions of it PLA-1-2, ...),
-        and the task in progress, in one transaction. Returns (session, task was moved)."""
+        with the branch its worktree will have, and the task in progress, in one transaction.
+        Returns (session, task was moved)."""
+        from planeai.git.worktrees import branch_for
+
         with self.store.write():
             if fence is not None:
                 fence()
@@ -266,6 +242,10 @@ class SessionManager(SessionPlanning, SessionInput, SessionWatching):
                 variant=variant.name if variant else None, backend=kind, worktree=None,
                 branch=None, autonomous=autonomous, argv=[], skill=skill,
                 allow_more=allow_more)
+            if worktree and task is not None:
+                # known now, so what fires at reservation (task_dispatched) can name it
+                session = self.store.update_session(
+                    session.id, branch=branch_for(session.name, task.title))
             moved = False
             if task is not None and self.store.get_task(task.key).status is Status.TODO:
                 self.store.set_status(task.key, Status.IN_PROGRESS,
@@ -304,11 +284,14 @@ class SessionManager(SessionPlanning, SessionInput, SessionWatching):
         branch = None
         cwd = project.path
         if worktree and task is not None:
+            start_point = (self._parent_branch(task) or task.base_branch
+                           or project.default_branch or None)
             w = wt.ensure_worktree(
                 project.path, self._worktrees_root(), name, wt.branch_for(name, task.title),
-                task.base_branch or project.default_branch or None,
-                copy_ignored=self.config.worktrees.copy_ignored)
+                start_point, copy_ignored=self.config.worktrees.copy_ignored)
             cwd, branch = str(w.path), w.branch
+            if w.created:
+                self._stack(project, task, w)
 
         values = self._template_values(task, project, cwd, s_id, branch)
         skills = self._session_skills(project, skill)
@@ -376,18 +359,38 @@ class SessionManager(SessionPlanning, SessionInput, SessionWatching):
         return cmd
 
     # ------------------------------------------------------------------ end
-    def stop(self, ref: str) -> Session:
+    def stop_and_say(self, ref: str) -> str:
+        """Stop a session for a person and say what happened, truthfully: "stopped PLA-1
+        (exit 143)" only when it was running and has ended now."""
+        s = self.get(ref)
+        if s.state not in LIVE_STATES:
+            code = "" if s.exit_code is None else f", exit {s.exit_code}"
+            return f"{s.name} had already ended ({s.state.value}{code})"
+        s = self.stop(s.id)
+        code = "" if s.exit_code is None else f" (exit {s.exit_code})"
+        return f"stopped {s.name}{code}"
+
+    def stop(self, ref: str, *, by_user: bool = True) -> Session:
+        """End the session's agent (its whole process group) and record it. A stop by the
+        user is the user taking over: a dispatched run stopped so is not a failure and is
+        not run again (its outcome is "stopped"; the task stays where it is). The
+        dispatcher stops its runs with ``by_user=False`` and judges them itself."""
         s = self.get(ref)
         if s.state not in LIVE_STATES:
             return s
         if s.pid is None:
             self._claim(s.id).abort()  # still being started: its agent must never run now
+        if by_user and s.autonomous and s.outcome is None:
+            # said before the kill: a dispatcher that sees the agent die meanwhile must find
+            # it taken over, not failed
+            s = self.store.update_session(s.id, outcome="stopped")
         be = self.backend(s.backend)
         try:
             code = be.kill(s.name)
         except BackendError:
             code = None
-        return self._mark_exited(s, code, ev.SESSION_STOPPED, {"exit_code": code})
+        return self._mark_exited(s, code, ev.SESSION_STOPPED,
+                                 {"exit_code": code, "by": "user" if by_user else "planeai"})
 
     def restart(self, ref: str, *, yolo: bool | None = None) -> Session:
         s = self.get(ref)
@@ -404,11 +407,21 @@ class SessionManager(SessionPlanning, SessionInput, SessionWatching):
         be = self.backend(s.backend)
         # the same command, minus the initial prompt: the agent's work is in the worktree
         argv = list(s.argv)
+        # the same argv: still yolo when it carries the yolo flag (its env needs IS_SANDBOX)
+        from planeai.services.dialogs import yolo_used
+
+        yolo = bool(yolo) or yolo_used(s, provider)
         env = self._session_env(s.id, project, task, cwd, provider, bool(yolo))
-        info = be.spawn(SpawnSpec(s.name, argv, cwd, env))
+        try:
+            info = be.spawn(SpawnSpec(s.name, self._with_secrets(s.id, provider, argv), cwd,
+                                      env))
+        except BaseException:
+            self._drop_secrets(s.id)
+            raise
         return self.store.update_session(
             s.id, state=SessionState.RUNNING.value, exit_code=None, exited_at=None, pid=info.pid,
-            agent_status=AgentStatus.STARTING.value, event=ev.SESSION_RESTARTED,
+            owner=self._owner(be), agent_status=AgentStatus.STARTING.value,
+            event=ev.SESSION_RESTARTED,
             event_data={"pid": info.pid})
 
     def archive(self, ref: str) -> Session:
@@ -454,5 +467,6 @@ class SessionManager(SessionPlanning, SessionInput, SessionWatching):
             self.backend(s.backend).forget(s.name)
         except BackendError:
             pass
+        self.collect_metrics(self.store.get_session(s.id))  # its figures outlive it
         self.store.delete_session(s.id)
         return recovery

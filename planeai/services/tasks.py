@@ -41,6 +41,17 @@ class TaskDefaults:
 SESSION_DEFAULTS = ("provider", "backend")
 
 
+def _check_mentions(project_path: str, title: str, description: str) -> None:
+    """@mentions in task text must name a real agent or skill (services.mentions); the
+    providers and skills are read only when the text has a mention (`task add` stays light)."""
+    from planeai.core.mentions import find_mentions
+
+    if find_mentions(title) or find_mentions(description):
+        from planeai.services.mentions import check_task_text
+
+        check_task_text(project_path, title, description)
+
+
 def _keys(keys: Sequence[str]) -> list[str]:
     out: list[str] = []
     for k in keys:
@@ -95,10 +106,12 @@ def add_task(
     """A new task; what the caller leaves out (``priority=None``) comes from ``defaults``."""
     if priority is None:
         priority = defaults.priority
+    title, description = validate.title(title), validate.description(description)
+    _check_mentions(project.path, title, description)
     return store.add_task(
         project,
-        title=validate.title(title),
-        description=validate.description(description),
+        title=title,
+        description=description,
         priority=validate.priority(priority),
         blocked_by=_keys(blocked_by),
         parent_key=validate.normalize_key(parent) if parent else None,
@@ -138,6 +151,10 @@ def edit_task(
     if provider is not None:
         fields["provider"] = _provider(provider)
     key = validate.normalize_key(key)
+    if title is not None or description is not None:
+        task = store.get_task(key)
+        _check_mentions(store.get_project_by_id(task.project_id).path,
+                        fields.get("title", ""), fields.get("description", ""))
     with store.write():
         task = store.update_task(key, **fields)
         if blocked_by is not None:

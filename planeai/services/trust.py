@@ -37,6 +37,21 @@ CONFIG_FILE = Path(".planeai") / "config.toml"
 PROVIDERS_DIR = Path(".planeai") / "providers"
 STORE_VERSION = 1
 
+# [review] checks run commands like hooks: trusted with them, as one more key of that table
+CHECKS_KEY = "review.checks"
+
+
+def executable_table(parsed: dict[str, Any]) -> dict[str, Any]:
+    """The part of a parsed .planeai/config.toml that runs commands: its [hooks] table, plus
+    ``review.checks`` when set."""
+    hooks = parsed.get("hooks", {})
+    hooks = dict(hooks) if isinstance(hooks, dict) else {}
+    review = parsed.get("review")
+    if isinstance(review, dict) and review.get("checks"):
+        hooks[CHECKS_KEY] = review["checks"]
+    return hooks
+
+
 # the state of a repo's executable content
 NOTHING = "nothing"        # no hooks, no provider files: nothing to trust
 TRUSTED = "trusted"
@@ -60,11 +75,17 @@ class Content:
     @property
     def hook_commands(self) -> dict[str, list[str]]:
         return {k: v for k, v in self.hooks.items()
-                if k != "timeout" and isinstance(v, list) and v}
+                if k not in ("timeout", CHECKS_KEY) and isinstance(v, list) and v}
+
+    @property
+    def checks(self) -> list[str]:
+        """The ``[review] checks`` of the same file (they run commands too)."""
+        v = self.hooks.get(CHECKS_KEY)
+        return list(v) if isinstance(v, list) else []
 
     @property
     def empty(self) -> bool:
-        return not self.hook_commands and not self.providers
+        return not self.hook_commands and not self.providers and not self.checks
 
     def file_digests(self) -> list[tuple[str, str]]:
         """(repo-relative path, sha256) of every part, in a fixed order."""
@@ -84,8 +105,8 @@ class Content:
 
     @property
     def what(self) -> str:
-        kinds = [k for k, has in (("hooks", self.hook_commands), ("provider files",
-                                                                  self.providers)) if has]
+        kinds = [k for k, has in (("hooks", self.hook_commands), ("checks", self.checks),
+                                  ("provider files", self.providers)) if has]
         return " and ".join(kinds) or "nothing"
 
 
@@ -106,11 +127,11 @@ def _read_hooks(root: Path) -> tuple[dict[str, Any], str | None]:
     except OSError as e:
         return {}, f"{f}: cannot read: {e.strerror}"
     try:
-        hooks = tomllib.loads(raw.decode("utf-8")).get("hooks", {})
+        parsed = tomllib.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
         # config loading reports it; its hooks cannot be used (or trusted) as they are
         return {}, f"{f}: not valid TOML text: {e}"
-    return (hooks if isinstance(hooks, dict) else {}), None
+    return executable_table(parsed), None
 
 
 def read_content(root: Path | str, *, hooks: dict[str, Any] | None = None) -> Content:
@@ -357,6 +378,10 @@ def review_lines(content: Content) -> list[str]:
         for event, commands in content.hook_commands.items():
             for c in commands:
                 lines.append(f"  {_show(event)}: {_show(c)}")
+    if content.checks:
+        lines.append(f"checks in {CONFIG_FILE} ([review] checks, run in task worktrees by "
+                     "`planeai check`):")
+        lines.extend(f"  {_show(c)}" for c in content.checks)
     for name, data in sorted(content.providers.items()):
         lines.append(f"provider file {PROVIDERS_DIR / _show(name)} "
                      f"(sha256 {_sha(data)[:16]}):")

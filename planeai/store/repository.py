@@ -11,17 +11,19 @@ Many processes write at once (agents call ``planeai task add`` concurrently), so
 Where things are: the connection, ``write()`` and the database errors in
 :mod:`planeai.store.db`; the event log in :mod:`~planeai.store.events`; projects, tasks
 (blockers, parents, failures), sessions (the live-session rule, ``done_requested``) and
-leases with the kv table in the modules of those names. Each is a class over the shared
+leases with the kv table in the modules of those names, session metrics (figures that outlive
+their sessions) in :mod:`~planeai.store.metrics`. Each is a class over the shared
 connection; :class:`Store` is all of them, so callers use one ``store`` for everything.
 """
 
 from __future__ import annotations
 
 from planeai.store.leases import LeaseTable
+from planeai.store.metrics import MetricsTable
 from planeai.store.projects import ProjectTable
 from planeai.store.sessions import SessionTable
 
 
-class Store(ProjectTable, SessionTable, LeaseTable):
+class Store(ProjectTable, SessionTable, LeaseTable, MetricsTable):
     """A connection to the planeai database, safe to share between threads (see
     :class:`planeai.store.db.Database`); open one with :meth:`Store.open`."""

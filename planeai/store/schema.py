@@ -118,6 +118,58 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE sessions ADD COLUMN done_requested INTEGER NOT NULL DEFAULT 0;
     """,
+    # 7: hooks run for events after a cursor that every writer advances (claims) in one
+    # transaction: it exists from the start, so no runner has to guess where history ends
+    """
+    INSERT OR IGNORE INTO kv (key, value)
+        SELECT 'hooks.cursor', CAST(COALESCE(MAX(id), 0) AS TEXT) FROM events;
+    """,
+    # 8: the process that runs an in-process (local) session, as pid:starttime: only it
+    # may judge the session while it lives; another process must not call it lost
+    """
+    ALTER TABLE sessions ADD COLUMN owner TEXT;
+    """,
+    # 9: the pull request a task's branch was delivered by (`planeai pr`)
+    """
+    ALTER TABLE tasks ADD COLUMN pr_url TEXT;
+    """,
+    # 10: what each session did and cost (planeai.services.metrics). No foreign keys: the
+    # figures outlive the session, its task and its project (delete, archive, purge). Token
+    # columns are NULL while the agent CLI recorded nothing ("tokens unknown", never 0);
+    # `models` holds tokens per model, `sources` the readers' byte offsets per file.
+    """
+    CREATE TABLE session_metrics (
+        session_id     TEXT PRIMARY KEY,
+        name           TEXT NOT NULL,
+        project_id     INTEGER NOT NULL,
+        project        TEXT NOT NULL,
+        task_key       TEXT,
+        provider       TEXT NOT NULL,
+        agent          TEXT NOT NULL,
+        started_at     TEXT NOT NULL,
+        ended_at       TEXT,
+        exit_code      INTEGER,
+        wall_s         REAL NOT NULL DEFAULT 0,
+        busy_s         REAL NOT NULL DEFAULT 0,
+        idle_s         REAL NOT NULL DEFAULT 0,
+        needs_input_s  REAL NOT NULL DEFAULT 0,
+        input_tokens   INTEGER,
+        output_tokens  INTEGER,
+        cache_write_tokens INTEGER,
+        cache_read_tokens  INTEGER,
+        model          TEXT,
+        cost_usd       REAL,
+        cost_unpriced  TEXT,
+        models         TEXT NOT NULL DEFAULT '{}',
+        home           TEXT,
+        sources        TEXT NOT NULL DEFAULT '{}',
+        final          INTEGER NOT NULL DEFAULT 0,
+        updated_at     TEXT NOT NULL
+    );
+    CREATE INDEX session_metrics_project ON session_metrics(project_id, started_at);
+    CREATE INDEX session_metrics_task ON session_metrics(task_key);
+    CREATE INDEX events_session ON events(session_id);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

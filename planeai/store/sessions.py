@@ -25,7 +25,7 @@ _SESSION_SELECT = """
     SELECT s.id, s.name, s.project_id, p.name, t.key, s.provider, s.variant, s.backend,
            s.worktree, s.branch, s.state, s.agent_status, s.exit_code, s.pid, s.autonomous,
            s.argv, s.created_at, s.updated_at, s.exited_at, s.outcome, s.skill,
-           s.done_requested
+           s.done_requested, s.owner
     FROM sessions s JOIN projects p ON p.id = s.project_id
     LEFT JOIN tasks t ON t.id = s.task_id
 """
@@ -34,7 +34,7 @@ _SESSION_SELECT = """
 def _session(r) -> Session:
     return Session(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9],
                    SessionState(r[10]), r[11], r[12], r[13], bool(r[14]), json.loads(r[15]),
-                   r[16], r[17], r[18], r[19], r[20], bool(r[21]))
+                   r[16], r[17], r[18], r[19], r[20], bool(r[21]), r[22])
 
 
 class SessionTable(TaskTable):
@@ -112,7 +112,7 @@ class SessionTable(TaskTable):
         return [_session(r) for r in self._all(sql + " ORDER BY s.created_at", args)]
 
     _SESSION_FIELDS = {"state", "agent_status", "exit_code", "pid", "argv", "worktree", "branch",
-                       "exited_at", "outcome"}
+                       "exited_at", "outcome", "owner"}
 
     def update_session(self, id: str, *, event: str | None = None,
                        event_data: dict | None = None, **fields) -> Session:

@@ -19,7 +19,7 @@ from planeai.store.events import EventLog
 _TASK_SELECT = """
     SELECT t.id, t.project_id, p.name, t.key, t.title, t.description, t.status, t.priority,
            par.key, t.base_branch, t.provider, t.created_at, t.updated_at, t.failures,
-           t.last_failure, t.held
+           t.last_failure, t.held, t.pr_url
     FROM tasks t
     JOIN projects p ON p.id = t.project_id
     LEFT JOIN tasks par ON par.id = t.parent_id
@@ -36,7 +36,8 @@ class TaskTable(EventLog):
     def _rows_to_tasks(self, rows) -> list[Task]:
         tasks = [
             Task(r[0], r[1], r[2], r[3], r[4], r[5], Status(r[6]), r[7], r[8], r[9], r[10],
-                 r[11], r[12], failures=r[13], last_failure=r[14], held=bool(r[15]))
+                 r[11], r[12], failures=r[13], last_failure=r[14], held=bool(r[15]),
+                 pr_url=r[16])
             for r in rows
         ]
         if not tasks:
@@ -165,6 +166,16 @@ class TaskTable(EventLog):
             c.execute(f"UPDATE tasks SET {', '.join(sets)} WHERE id = ?", args)
             self.append_event(ev.TASK_EDITED, project_id=before.project_id, task_key=key,
                               data=changed)
+            return self.get_task(key)
+
+    def set_pr_url(self, key: str, url: str, *, data: dict | None = None) -> Task:
+        """Record the pull request opened for the task's branch (event ``task.pr_opened``)."""
+        with self.write() as c:
+            before = self.get_task(key)
+            c.execute("UPDATE tasks SET pr_url = ?, updated_at = ? WHERE id = ?",
+                      (url, now(), before.id))
+            self.append_event(ev.TASK_PR_OPENED, project_id=before.project_id, task_key=key,
+                              data={"url": url, **(data or {})})
             return self.get_task(key)
 
     def _parent_of(self, key: str) -> str | None:

@@ -15,6 +15,7 @@ class Action:
     help: str
     footer: bool = True
     title: str = ""   # in the command palette
+    where: str = "app"  # app: everywhere on the main screen; diff / compare: in that view
 
 
 ACTIONS: list[Action] = [
@@ -30,11 +31,23 @@ ACTIONS: list[Action] = [
            "(same worktree)", footer=False),
     Action("a", "a", "archive_session", "Archive", "Stop and archive the selected session",
            footer=False),
-    Action("p", "p", "send_prompt", "Prompt", "Send a prompt to the selected session"),
+    Action("p", "p", "send_prompt", "Prompt", "Send a prompt to the selected session "
+           "(only when its agent is idle)"),
+    Action("K", "K", "send_keys", "Keys", "Press keys in the selected session: answer its "
+           "agent's question (Enter, Down Enter, Escape, 1 ...)", footer=False),
     Action("t", "t", "attach", "Attach", "Full-screen attach (tmux sessions): the app "
            "suspends until you detach", footer=False),
     Action("d", "d", "toggle_dispatch", "Dispatch", "Toggle auto-dispatch: feed ready tasks "
            "to agents by priority, skipping blocked ones (one dispatcher per store)",
+           footer=False),
+    Action("D", "D", "diff", "Diff", "Diff of the selected task or session against its base "
+           "(committed, uncommitted and untracked): files with +/-, the patch, the last "
+           "check; commit, check, merge or open a PR from there", footer=False),
+    Action("C", "C", "compare", "Compare", "Compare the sessions of the selected task (one "
+           "prompt, several agents): agent, state, files, +/-, checks, duration",
+           footer=False),
+    Action("W", "W", "keep_session", "Keep", "Keep the selected session: merge its branch "
+           "and discard the task's other sessions (their work stays in recovery refs)",
            footer=False),
     Action("slash", "/", "filter", "Filter", "Filter tasks by key or title (escape clears)"),
     Action("tab", "tab", "focus_terminal", "Terminal", "Type into the selected session's "
@@ -43,6 +56,27 @@ ACTIONS: list[Action] = [
     Action("ctrl+p", "^p", "command_palette", "All actions", "Command palette: every action "
            "by name"),
     Action("q", "q", "quit", "Quit", "Quit (asks first when local sessions would end)"),
+]
+
+# the diff view's keys (planeai.tui.diff_view) and the compare view's (compare_view)
+ACTIONS += [
+    Action("c", "c", "commit", "Commit", "Commit the worktree's changes (untracked files "
+           "too); the message comes from the task, edit it first", where="diff"),
+    Action("k", "k", "check", "Check", "Run the project's [review] checks in the worktree",
+           where="diff"),
+    Action("M", "M", "merge", "Merge", "Merge the branch into its base: merge, squash or "
+           "rebase (default: [review] merge); the task is done, the worktree goes",
+           where="diff"),
+    Action("P", "P", "pull_request", "PR", "Push the branch and open a pull request (gh)",
+           where="diff"),
+    Action("r", "r", "reload", "Reload", "Compute the diff again", where="diff"),
+    Action("escape", "esc", "back", "Back", "Back to the sidebar", where="diff"),
+    Action("enter", "enter", "open_diff", "Diff", "Open the selected session's diff",
+           where="compare"),
+    Action("W", "W", "keep", "Keep", "Keep this session: merge it, discard the others "
+           "(their work stays in recovery refs)", where="compare"),
+    Action("r", "r", "reload", "Reload", "Compute the table again", where="compare"),
+    Action("escape", "esc", "back", "Back", "Back to the sidebar", where="compare"),
 ]
 
 NAV_HELP = [
@@ -57,9 +91,19 @@ _TITLES = {"new_task": "New task", "new_subtask": "New subtask", "edit_task": "E
            "move_task": "Move task", "start_session": "Start session",
            "stop_session": "Stop session", "restart_session": "Restart session",
            "archive_session": "Archive session", "send_prompt": "Send prompt",
+           "send_keys": "Send keys",
            "attach": "Attach full screen", "toggle_dispatch": "Toggle auto-dispatch",
            "filter": "Filter tasks",
            "focus_terminal": "Focus terminal", "help": "Help", "quit": "Quit",
-           "command_palette": "Command palette"}
+           "command_palette": "Command palette", "diff": "Diff of the task",
+           "compare": "Compare the task's sessions", "keep_session": "Keep this session",
+           "commit": "Commit (diff view)", "check": "Run checks (diff view)",
+           "merge": "Merge (diff view)", "pull_request": "Open a pull request (diff view)"}
 ACTIONS = [Action(a.key, a.display, a.action, a.label, a.help, a.footer,
-                  _TITLES.get(a.action, a.label)) for a in ACTIONS]
+                  _TITLES.get(a.action, a.label), a.where) for a in ACTIONS]
+
+WHERE_TITLE = {"app": "", "diff": "in the diff view (D)", "compare": "in the compare view (C)"}
+
+
+def actions_for(where: str) -> list[Action]:
+    return [a for a in ACTIONS if a.where == where]

@@ -12,6 +12,8 @@ routing of messages. The rest lives beside it, as mixins of this class (Textual 
 - selection.py: the selected task / session / project, and the agents a dialog offers;
 - main_pane.py: what the main pane shows for the selected row;
 - task_actions.py, session_actions.py: the actions, each a dialog and a service call;
+- review_actions.py: the diff view (diff_view.py), the compare view (compare_view.py),
+  keeping one session of several, commit / checks / merge / pull request;
 - trust_prompt.py: asking whether a repo's `.planeai/` may be used.
 
 State is reactive: ``data`` (the board; every load redraws), ``selected_row``,
@@ -28,30 +30,33 @@ from textual import on
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.markup import escape
 from textual.message import Message
 from textual.reactive import var
 from textual.screen import Screen
 from textual.widgets import Input, Static
 
-from planeai.tui.actions import ACTIONS
+from planeai.tui.actions import ACTIONS, actions_for
 from planeai.tui.details import Details
 from planeai.tui.keybar import KeyBar
 from planeai.tui.main_pane import MainPaneMixin
 from planeai.tui.model import Data, Row
+from planeai.tui.review_actions import ReviewActionsMixin
 from planeai.tui.selection import SelectionMixin
 from planeai.tui.session_actions import SessionActionsMixin
 from planeai.tui.sidebar import Sidebar
 from planeai.tui.task_actions import TaskActionsMixin
 from planeai.tui.terminal_view import TerminalView
 from planeai.tui.trust_prompt import TrustPromptMixin
-from planeai.tui.workers import (BoardLoaded, DispatchEnded, DispatchReport, Notice,
-                                 ServiceDone, WorkersMixin)
+from planeai.tui.workers import (BoardLoaded, DiffStats, DispatchEnded, DispatchReport,
+                                 Notice, ServiceDone, WorkersMixin)
 
 _MAIN_ACTIONS = {a.action for a in ACTIONS} - {"quit", "help", "command_palette"}
 
 
 class PlaneaiApp(WorkersMixin, TrustPromptMixin, SelectionMixin, MainPaneMixin,
-                 TaskActionsMixin, SessionActionsMixin, App, inherit_bindings=False):
+                 TaskActionsMixin, SessionActionsMixin, ReviewActionsMixin, App,
+                 inherit_bindings=False):
     TITLE = "planeai"
     ENABLE_COMMAND_PALETTE = True
 
@@ -68,7 +73,7 @@ class PlaneaiApp(WorkersMixin, TrustPromptMixin, SelectionMixin, MainPaneMixin,
 
     BINDINGS = [
         *[Binding(a.key, a.action, a.label, show=a.footer, key_display=a.display)
-          for a in ACTIONS],
+          for a in actions_for("app")],
         Binding("ctrl+q", "quit", show=False),
         Binding("escape", "escape", show=False),
     ]
@@ -112,6 +117,7 @@ class PlaneaiApp(WorkersMixin, TrustPromptMixin, SelectionMixin, MainPaneMixin,
         self._dispatch_stop: threading.Event | None = None
         self._follower_said = False              # "another dispatcher holds the lease", once
         self._trust_sink = None
+        self._hooks = None  # this app's hook runner (planeai.services.hooks), from mount
         self._init_workers()
         self._init_trust()
 
@@ -153,6 +159,12 @@ class PlaneaiApp(WorkersMixin, TrustPromptMixin, SelectionMixin, MainPaneMixin,
         self._poll_store()
         if self.do_observe:
             self._observe_sessions()
+        self._diff_stats()
+        # transitions made here (and those left unclaimed by others) fire their hooks here
+        from planeai.services.hooks import HookRunner
+
+        self._hooks = HookRunner(self.manager.store, self.manager.config)
+        self._hooks.start()
         if self.offer_register:
             from planeai.tui.confirm import Confirm
 
@@ -184,6 +196,8 @@ class PlaneaiApp(WorkersMixin, TrustPromptMixin, SelectionMixin, MainPaneMixin,
         if self._dispatch_stop is not None:
             self._dispatch_stop.set()
         self._stop_workers()
+        if self._hooks is not None:
+            self._hooks.stop(timeout=5)  # quitting waits a moment for hooks, not forever
 
     # ------------------------------------------------------------------ reactive state
     def watch_data(self, data: Data) -> None:
@@ -207,12 +221,23 @@ class PlaneaiApp(WorkersMixin, TrustPromptMixin, SelectionMixin, MainPaneMixin,
             self._dispatch_stop = None
 
     # ------------------------------------------------------------------ worker messages
+    def _main_gone(self) -> bool:
+        """The app is ending: its main screen's widgets may be gone already."""
+        return self._stop.is_set() or not self.screen_stack or \
+            not self.screen_stack[0].query("#sidebar")
+
     def on_board_loaded(self, message: BoardLoaded) -> None:
-        self.data = message.data
+        if not self._main_gone():  # a load that raced the app's exit
+            self.data = message.data
 
     def on_notice(self, message: Notice) -> None:
         self.notify(message.text, severity=message.severity,
                     timeout=10 if message.severity == "error" else 5)
+
+    def on_diff_stats(self, message: DiffStats) -> None:
+        self.diff_stats.update(message.stats)
+        if not self._main_gone():
+            self.sidebar.set_stats(message.stats)
 
     def on_service_done(self, message: ServiceDone) -> None:
         if message.then is not None:
@@ -285,6 +310,8 @@ class PlaneaiApp(WorkersMixin, TrustPromptMixin, SelectionMixin, MainPaneMixin,
 
     # ------------------------------------------------------------------ actions: misc
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("help", "command_palette") and getattr(self.screen, "WHERE", None):
+            return True  # the diff and compare views: their keys by name, and help
         if action in _MAIN_ACTIONS or action in ("quit", "help", "escape", "command_palette"):
             if len(self.screen_stack) > 1:
                 return False
@@ -327,9 +354,19 @@ class PlaneaiApp(WorkersMixin, TrustPromptMixin, SelectionMixin, MainPaneMixin,
                                  yes="Quit"), answer)
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        for a in ACTIONS:
-            if a.action == "command_palette":
+        # on the diff or compare view its own keys only (the main screen's act on a sidebar
+        # out of sight); on the main screen the app's, and the diff view's delivery steps
+        # for the selected task
+        where = getattr(screen, "WHERE", None)
+        offered = set()
+        for a in actions_for(where) if where else ACTIONS:
+            if a.action == "command_palette" or a.title in offered:
                 continue
-            yield SystemCommand(a.title, f"{a.help}  (key: {a.display})",
-                                getattr(self, f"action_{a.action}"))
+            owner = screen if a.where == where else self
+            fn = getattr(owner, f"action_{a.action}", None)
+            if fn is None:
+                continue
+            offered.add(a.title)
+            # the palette reads help as markup: "[review] checks" must show as written
+            yield SystemCommand(a.title, escape(f"{a.help}  (key: {a.display})"), fn)
         yield from super().get_system_commands(screen)

@@ -13,8 +13,10 @@ class Confirm(ModalScreen[bool]):
     DEFAULT_CSS = """
     Confirm { align: center middle; }
     Confirm > Vertical {
-        width: 70; height: auto; border: round $warning; background: $surface; padding: 0 1;
+        width: 70; max-width: 100%; height: auto;
+        border: round $warning; background: $surface; padding: 0 1;
     }
+    Confirm Label { width: 100%; }
     Confirm #buttons { height: 1; align-horizontal: right; margin-top: 1; }
     Confirm #buttons Button { margin-left: 2; }
     """

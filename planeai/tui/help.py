@@ -10,7 +10,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from planeai.tui.actions import ACTIONS, NAV_HELP
+from planeai.tui.actions import NAV_HELP, WHERE_TITLE, actions_for
 from planeai.tui.model import BADGES
 
 
@@ -18,8 +18,8 @@ def help_table() -> Table:
     t = Table.grid(padding=(0, 2))
     t.add_column(style="bold cyan", no_wrap=True)
     t.add_column()
-    for a in ACTIONS:
-        t.add_row(a.display, a.help)
+    for a in actions_for("app"):
+        t.add_row(a.display, Text(a.help))   # not markup: "[review] checks" must show
     t.add_row("", "")
     for keys, what in NAV_HELP:
         t.add_row(keys, what)
@@ -29,7 +29,14 @@ def help_table() -> Table:
         badges.append(sym, style=colour)
         badges.append(f" {label}   ")
     t.add_row("badges", badges)
-    t.add_row("markers", Text("↑2 priority   ⊘PLA-3 blocked by   ↳ subtask"))
+    t.add_row("markers", Text("↑2 priority   ⊘PLA-3 blocked by   ↳ subtask   "
+                              "+12 -3 a session's changes"))
+    for where, title in WHERE_TITLE.items():
+        if title:
+            t.add_row("", "")
+            t.add_row("", Text(title, style="bold"))
+            for a in actions_for(where):
+                t.add_row(a.display, Text(a.help))
     return t
 
 

@@ -44,6 +44,9 @@ class KeyBar(Widget):
         text = Text(no_wrap=True, overflow="ellipsis")
         spans = []
         seen: set[str] = set()
+        if getattr(self.app, "dispatching", False):
+            # first: at 80 columns the key hints run off the end, this must not
+            text.append(" ⚙ auto-dispatch on ", style="bold green")
         for node, binding, enabled, _tooltip in self.screen.active_bindings.values():
             if not binding.show or not enabled or binding.action in seen:
                 continue
@@ -52,8 +55,6 @@ class KeyBar(Widget):
             text.append(f" {self.app.get_key_display(binding)} ", style=KEY_STYLE)
             text.append(f"{binding.description} ")
             spans.append((start, text.cell_len, binding.action, node))
-        if getattr(self.app, "dispatching", False):
-            text.append(" ⚙ auto-dispatch on ", style="bold green")
         self._spans = spans
         return text
 

@@ -160,6 +160,11 @@ def build_rows(data: Data, collapsed: set[str], expanded: set[str], needle: str 
                     continue
                 seen.add(t.key)
                 rows.append(Row("task", f"t:{t.key}", depth, p.id, task_key=t.key, status=st))
+                runs = data.sessions_by_task.get(t.key, [])
+                if len(runs) > 1:  # several agents on it (`run`, retries): each reachable
+                    for run in runs:
+                        rows.append(Row("session", f"s:{run.id}", depth + 1, p.id,
+                                        task_key=t.key, session_id=run.id, status=st))
                 for kid in reversed(sorted(children.get(t.key, []), key=lambda k: k.id)):
                     stack.append((kid, depth + 1))
         free = free_by_project.get(p.id, [])

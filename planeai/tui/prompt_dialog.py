@@ -14,7 +14,8 @@ class PromptDialog(ModalScreen[str | None]):
     DEFAULT_CSS = """
     PromptDialog { align: center middle; }
     PromptDialog > Vertical {
-        width: 80; height: auto; border: round $accent; background: $surface; padding: 0 1;
+        width: 80; max-width: 100%; height: auto;
+        border: round $accent; background: $surface; padding: 0 1;
     }
     PromptDialog TextArea { height: 8; }
     PromptDialog #buttons { height: 1; align-horizontal: right; margin-top: 1; }

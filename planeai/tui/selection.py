@@ -25,7 +25,7 @@ class SelectionMixin:
     def _current_task(self, quiet: bool = False):
         """Returns the selected row's Task, or None (saying so unless ``quiet``)."""
         row = self.sidebar.current
-        if row is not None and row.kind == "task":
+        if row is not None and row.kind in ("task", "session") and row.task_key:
             t = self.data.task_by_key.get(row.task_key or "")
             if t is not None:
                 return t

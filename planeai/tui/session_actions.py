@@ -1,5 +1,5 @@
-"""The app's session actions: start, stop, restart, archive, send a prompt, attach, focus the
-terminal, and auto-dispatch on/off.
+"""The app's session actions: start, stop, restart, archive, send a prompt or keys, attach,
+focus the terminal, and auto-dispatch on/off.
 
 A mixin of the App for the reason task_actions.py gives: Textual finds ``action_*`` methods
 on the App. Each action turns the selection (and a dialog's typed result) into one service
@@ -14,6 +14,10 @@ import subprocess
 from planeai.errors import PlaneaiError
 from planeai.tui.model import LIVE
 from planeai.tui.start_dialog import StartChoice
+
+# Seconds the app waits for a busy agent to become idle before refusing a prompt (the
+# service lock is held meanwhile, so short).
+PROMPT_WAIT = 3.0
 
 
 class SessionActionsMixin:
@@ -60,8 +64,8 @@ class SessionActionsMixin:
     def action_stop_session(self) -> None:
         s = self._current_session()
         if s is not None:
-            self._service(f"stop {s.name}", lambda: self.manager.stop(s.id),
-                          lambda _: self.notify(f"stopped {s.name}"))
+            self._service(f"stop {s.name}", lambda: self.manager.stop_and_say(s.id),
+                          lambda said: self.notify(said))
 
     def action_restart_session(self) -> None:
         s = self._current_session()
@@ -107,10 +111,71 @@ class SessionActionsMixin:
                 self.notify(f"{target} has no running session: start one (s), or name agents "
                             "with @mentions to start several", severity="warning")
             else:
-                self._service(f"send to {s.name}",
-                              lambda: self.manager.send_prompt(s.id, text))
+                self._service(f"send to {s.name}", lambda: self._send_prompt(s, text),
+                              self._prompt_sent)
 
         self.push_screen(PromptDialog(target), done)
+
+    def _send_prompt(self, s, text: str):
+        """The prompt, typed only into an idle agent (in a service thread): a short wait for
+        a busy one, no watching after (the badge shows what follows). Returns the SendResult,
+        or None when refused (said in a notification, with the question on its screen)."""
+        from textual.markup import escape
+
+        from planeai.services.session_input import SendRefused
+
+        try:
+            return self.manager.send_prompt(s.id, text, wait=PROMPT_WAIT, watch=0)
+        except SendRefused as e:
+            # the agent's screen is not markup: "[/tmp]" in it must show, not break the toast
+            lines = [escape(str(e)), *(f"  {escape(q)}" for q in e.question)]
+            if e.status.value == "needs_input":
+                lines.append("answer it with K (keys), then send again")
+            self._notice("\n".join(lines), "warning")
+            return None
+
+    def _prompt_sent(self, r) -> None:
+        if r is not None:
+            self.notify(f"sent to {r.session.name}")
+
+    def action_send_keys(self) -> None:
+        """Press keys in the selected session's terminal: how to answer an agent's dialog
+        from the sidebar."""
+        from planeai.tui.keys_dialog import KeysDialog
+
+        s = self._current_session()
+        if s is None:
+            return
+        if s.state not in LIVE:
+            self.notify(f"{s.name} is not running", severity="warning")
+            return
+
+        def done(keys: list[str] | None) -> None:
+            if keys:
+                self._service(f"keys to {s.name}",
+                              lambda: self.manager.send_keys(s.id, keys, watch=0),
+                              # what follows shows in the badge and the terminal
+                              lambda _: self.notify(f"sent {' '.join(keys)} to {s.name}",
+                                                    markup=False))
+
+        self.push_screen(KeysDialog(s.name, self._question_of(s)), done)
+
+    def _question_of(self, s) -> list[str]:
+        """The dialog on the session's screen when it needs input (shown in the keys box)."""
+        if s.agent_status != "needs_input":
+            return []
+        from planeai.services.session_input import screen_question
+
+        # on the event loop: never wait long for a service thread holding the lock
+        if not self.svc.acquire(timeout=0.3):
+            return []
+        try:
+            view = self.manager.observe(s.id)
+        except PlaneaiError:
+            return []
+        finally:
+            self.svc.release()
+        return screen_question(view.snapshot.text) if view.snapshot is not None else []
 
     def _run_many(self, text: str, key: str) -> None:
         """One session per @mentioned agent (in a service thread). Returns None; raises

@@ -33,6 +33,8 @@ _PRIO_DOWN = Style(color="blue")
 _BLOCKED = Style(color="red", bold=True)
 _SEL_FOCUS = Style(bgcolor="#264f78")
 _SEL_BLUR = Style(bgcolor="#3a3a3a")
+_ADDED = Style(color="green")
+_DELETED = Style(color="red")
 _BADGE_STYLE = {k: Style.parse(v[1]) for k, v in BADGES.items()}
 
 
@@ -78,6 +80,7 @@ class Sidebar(ScrollView, can_focus=True):
         self._collapsed: set[str] = set()
         self._expanded: set[str] = set()
         self._cache: dict[tuple, Strip] = {}
+        self.stats: dict[str, str | None] = {}   # session id -> "+N -M" (the app's worker)
         self._last_highlight: str | None = "?"
 
     # ------------------------------------------------------------------ data
@@ -90,6 +93,23 @@ class Sidebar(ScrollView, can_focus=True):
     def set_data(self, data: Data) -> None:
         self.data = data
         self._rebuild()
+
+    def set_stats(self, stats: dict[str, str | None]) -> None:
+        """Show these sessions' +/- (merged into the ones shown)."""
+        self.stats.update(stats)
+        self._cache.clear()
+        self.refresh()
+
+    def _stat_of(self, row: Row) -> str | None:
+        if row.kind == "session":
+            sid = row.session_id
+        elif row.kind == "task":
+            s = self.data.task_session(row.task_key or "")
+            sid = s.id if s is not None else None
+        else:
+            return None
+        stat = self.stats.get(sid or "")
+        return stat if stat and stat.startswith("+") else None  # "no changes": nothing
 
     def set_filter(self, text: str) -> None:
         self.filter_text = text
@@ -222,10 +242,19 @@ class Sidebar(ScrollView, can_focus=True):
             return Strip.blank(width, self.rich_style)
         row = self.rows[index]
         selected = index == self.cursor
-        key = (row.id, row.collapsed, row.count, selected, self.has_focus, width)
+        stat = self._stat_of(row)
+        key = (row.id, row.collapsed, row.count, selected, self.has_focus, width, stat)
         strip = self._cache.get(key)
         if strip is None:
-            strip = Strip(self._segments(row)).crop_extend(0, width, None)
+            if stat and width > len(stat) + 12:
+                # right-aligned, the title gives way: "● PLA-1 Fix the parser      +12 -3"
+                added, _, deleted = stat.partition(" ")
+                strip = Strip.join([
+                    Strip(self._segments(row)).crop_extend(0, width - len(stat) - 1, None),
+                    Strip([Segment(" "), Segment(added, _ADDED), Segment(" "),
+                           Segment(deleted, _DELETED)])])
+            else:
+                strip = Strip(self._segments(row)).crop_extend(0, width, None)
             if selected:
                 strip = strip.apply_style(_SEL_FOCUS if self.has_focus else _SEL_BLUR)
             strip = strip.apply_style(self.rich_style)

@@ -25,7 +25,7 @@ class StartDialog(ModalScreen[StartChoice | None]):
     DEFAULT_CSS = """
     StartDialog { align: center middle; }
     StartDialog > Vertical {
-        width: 64; height: auto; max-height: 100%;
+        width: 64; max-width: 100%; height: auto; max-height: 100%;
         border: round $accent; background: $surface; padding: 0 1;
     }
     StartDialog #start-title { text-style: bold; margin-bottom: 1; }

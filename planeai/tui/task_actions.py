@@ -23,14 +23,21 @@ class TaskActionsMixin:
         project = self._current_project()
         agents, _ = self.agent_choices(project)
 
-        def done(form: TaskFormResult | None) -> None:
-            if form is not None:
-                self._service("new task", lambda: self._add_task(form),
-                              lambda t: self.post_message(self.Show(f"t:{t.key}")))
+        def open_form(draft: TaskFormResult | None = None, error: str = "") -> None:
+            def done(form: TaskFormResult | None) -> None:
+                if form is not None:
+                    # refused (a misspelt @mention, a cycle): the form comes back with
+                    # everything typed and the reason, nothing is lost
+                    self._service("new task", lambda: self._add_task(form),
+                                  lambda t: self.post_message(self.Show(f"t:{t.key}")),
+                                  refused=lambda why: open_form(form, why))
 
-        self.push_screen(TaskForm(projects=self.data.projects,
-                                  project_id=project.id if project else None,
-                                  agents=[a for a, _, _ in agents], parent=parent), done)
+            self.push_screen(TaskForm(projects=self.data.projects,
+                                      project_id=project.id if project else None,
+                                      agents=[a for a, _, _ in agents], parent=parent,
+                                      draft=draft, error=error), done)
+
+        open_form()
 
     def action_new_subtask(self) -> None:
         t = self._current_task()
@@ -58,12 +65,17 @@ class TaskActionsMixin:
         project = next((p for p in self.data.projects if p.id == t.project_id), None)
         agents, _ = self.agent_choices(project)
 
-        def done(form: TaskFormResult | None) -> None:
-            if form is not None:
-                self._service(f"edit {t.key}", lambda: self._edit_task(t, form))
+        def open_form(draft: TaskFormResult | None = None, error: str = "") -> None:
+            def done(form: TaskFormResult | None) -> None:
+                if form is not None:
+                    self._service(f"edit {t.key}", lambda: self._edit_task(t, form),
+                                  refused=lambda why: open_form(form, why))
 
-        self.push_screen(TaskForm(projects=self.data.projects, project_id=t.project_id,
-                                  agents=[a for a, _, _ in agents], task=t), done)
+            self.push_screen(TaskForm(projects=self.data.projects, project_id=t.project_id,
+                                      agents=[a for a, _, _ in agents], task=t, draft=draft,
+                                      error=error), done)
+
+        open_form()
 
     def _edit_task(self, t, form: TaskFormResult):
         """Returns the edited Task; raises PlaneaiError for a bad key or a cycle."""

@@ -32,7 +32,7 @@ class TaskForm(ModalScreen[TaskFormResult | None]):
     DEFAULT_CSS = """
     TaskForm { align: center middle; }
     TaskForm > Vertical {
-        width: 84; height: auto; max-height: 100%;
+        width: 84; max-width: 100%; height: auto; max-height: 100%;
         border: round $accent; background: $surface; padding: 0 1;
     }
     TaskForm #form-title { text-style: bold; width: 100%; margin-bottom: 1; }
@@ -42,7 +42,7 @@ class TaskForm(ModalScreen[TaskFormResult | None]):
     TaskForm #description { height: 5; margin-bottom: 1; }
     TaskForm #buttons { height: 1; align-horizontal: right; }
     TaskForm #buttons Button { margin-left: 2; }
-    TaskForm #error { color: $error; height: auto; }
+    TaskForm #error { color: $error; height: auto; width: 100%; }
     """
 
     BINDINGS = [
@@ -51,13 +51,17 @@ class TaskForm(ModalScreen[TaskFormResult | None]):
     ]
 
     def __init__(self, *, projects: list[Project], project_id: int | None,
-                 agents: list[str], task: Task | None = None, parent: str | None = None) -> None:
+                 agents: list[str], task: Task | None = None, parent: str | None = None,
+                 draft: TaskFormResult | None = None, error: str = "") -> None:
+        """``draft``: what was typed before a refusal, shown again with ``error``."""
         super().__init__()
         self.projects = projects
-        self.project_id = project_id
+        self.project_id = draft.project_id if draft and draft.project_id else project_id
         self.agents = agents
         self.edit_task = task
         self.parent_default = parent
+        self.draft = draft
+        self.error = error
 
     def compose(self) -> ComposeResult:
         t = self.edit_task
@@ -98,14 +102,25 @@ class TaskForm(ModalScreen[TaskFormResult | None]):
                     options.append((current, current))
                 yield Select(options, id="provider", value=current, allow_blank=False,
                              compact=True)
-            yield Label("", id="error")
+            yield Label(self.error, id="error", markup=False)
             with Horizontal(id="buttons"):
                 yield Button("Cancel", id="cancel", compact=True)
                 yield Button("Save (ctrl+s)", id="save", variant="primary", compact=True)
 
     def on_mount(self) -> None:
+        self.query_one("#error", Label).display = bool(self.error)  # no blank line when none
         self.query_one("#description", TextArea).border_title = "Description"
         self.query_one("#title", Input).focus()
+        d = self.draft
+        if d is not None:  # back after a refusal: what was typed, as it was
+            self.query_one("#title", Input).value = d.title
+            self.query_one("#description", TextArea).text = d.description
+            self.query_one("#priority", Input).value = "" if d.priority is None else str(d.priority)
+            self.query_one("#blocked_by", Input).value = ", ".join(d.blocked_by)
+            self.query_one("#parent", Input).value = d.parent or ""
+            self.query_one("#base_branch", Input).value = d.base_branch or ""
+            if d.provider in self.agents:
+                self.query_one("#provider", Select).value = d.provider
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "save":
@@ -124,6 +139,7 @@ class TaskForm(ModalScreen[TaskFormResult | None]):
         err = self.query_one("#error", Label)
         if not title:
             err.update("A title is required.")
+            err.display = True
             self.query_one("#title", Input).focus()
             return
         prio_text = self.query_one("#priority", Input).value.strip()
@@ -131,6 +147,7 @@ class TaskForm(ModalScreen[TaskFormResult | None]):
             priority = int(prio_text) if prio_text else None
         except ValueError:
             err.update("Priority must be a whole number.")
+            err.display = True
             return
         project_id = self.project_id
         for sel in self.query("#project").results(Select):

@@ -9,7 +9,8 @@ Threads, never the event loop, touch SQLite, git and the backends' slow paths:
   poller picks up: one path for our own changes and everybody else's;
 - ``_service`` runs one action that changes something under the lock around the
   SessionManager: a failure is a ``Notice``, a result a ``ServiceDone``;
-- ``_run_dispatcher`` ticks the services' Dispatcher: each tick is one ``DispatchReport``.
+- ``_run_dispatcher`` ticks the services' Dispatcher: each tick is one ``DispatchReport``;
+- ``_diff_stats`` computes each session's ``+N -M`` for the sidebar (``DiffStats``).
 
 A mixin, not a controller the App owns: ``@work`` methods must live on a DOM node to run as
 its workers (cancelled with it, listed by it), and the messages they post go to the App.
@@ -23,6 +24,7 @@ import time
 from typing import Any, Callable
 
 from textual import work
+from textual.markup import escape
 from textual.message import Message
 from textual.worker import get_current_worker
 
@@ -57,6 +59,14 @@ class ServiceDone(Message):
         self.then = then
 
 
+class DiffStats(Message):
+    """The +/- of sessions' worktrees changed: session id -> ``+N -M`` (None: no worktree)."""
+
+    def __init__(self, stats: dict[str, str | None]) -> None:
+        super().__init__()
+        self.stats = stats
+
+
 class DispatchReport(Message):
     """One dispatcher tick: its ``result`` (a TickResult), or None and the ``error`` text."""
 
@@ -77,6 +87,9 @@ class DispatchEnded(Message):
 
 
 IDLE_RECHECK = 10.0  # seconds between observations of a session that stays idle
+# seconds before a session's +/- is computed again though its status did not change: a busy
+# agent writes files; an idle or ended one's worktree changes only by hand, now and then
+STATS_BUSY, STATS_QUIET = 3.0, 15.0
 
 
 class WorkersMixin:
@@ -91,11 +104,15 @@ class WorkersMixin:
         self._activity: dict[str, float] = {}    # session name -> last output (local)
         self._subs: dict[str, Callable[[], None]] = {}
         self._observed: dict[str, tuple[float, str]] = {}
+        self._stats_wake = threading.Event()
+        self._stats_reset = False                # compute every session's +/- again
+        self.diff_stats: dict[str, str | None] = {}   # session id -> "+N -M" (the sidebar)
 
     def _stop_workers(self) -> None:
         self._stop.set()
         self._wake.set()
         self._observe_wake.set()
+        self._stats_wake.set()
         for unsub in list(self._subs.values()):
             try:
                 unsub()
@@ -192,6 +209,56 @@ class WorkersMixin:
                 except Exception:  # a backend hiccup: try again next round
                     self._observed[s.id] = (time.monotonic(), "")
 
+    @work(thread=True, exclusive=True, group="stats", exit_on_error=False)
+    def _diff_stats(self) -> None:
+        """The sidebar's +/- per session: ``git diff --numstat`` of each session's worktree,
+        on a connection of its own, never under the service lock. Computed again when the
+        session's state or agent status changed, else every ``STATS_BUSY`` seconds while its
+        agent is busy (``STATS_QUIET`` when idle or ended). Posts a ``DiffStats`` only when
+        a number moved."""
+        from planeai.services import review
+        from planeai.services.board import BoardFeed
+
+        worker = get_current_worker()
+        feed = BoardFeed.beside(self.manager.store)
+        seen: dict[str, tuple[tuple, float]] = {}   # id -> (what it was computed for, when)
+        try:
+            while not worker.is_cancelled and not self._stop.is_set():
+                if self._stats_reset:
+                    self._stats_reset = False
+                    seen.clear()
+                changed: dict[str, str | None] = {}
+                sessions = list(self.data.sessions)
+                for s in sessions:
+                    if self._stop.is_set():
+                        break
+                    if not (s.worktree and s.task_key):
+                        continue
+                    key = (s.state, s.agent_status, s.worktree)
+                    last = seen.get(s.id)
+                    busy = s.state in LIVE and s.agent_status in (None, "busy", "starting")
+                    age = STATS_BUSY if busy else STATS_QUIET
+                    if last is not None and last[0] == key and time.monotonic() - last[1] < age:
+                        continue
+                    try:
+                        summary = review.session_summary(feed.store, s)
+                    except Exception:  # a worktree mid-removal, a locked db: next round
+                        summary = None
+                    seen[s.id] = (key, time.monotonic())
+                    if self.diff_stats.get(s.id, "?") != summary:
+                        changed[s.id] = summary
+                if changed:
+                    self.post_message(DiffStats(changed))
+                self._stats_wake.wait(1.0)
+                self._stats_wake.clear()
+        finally:
+            feed.close()
+
+    def refresh_stats(self) -> None:
+        """Compute every +/- again now (after a commit or a merge). Returns None."""
+        self._stats_reset = True
+        self._stats_wake.set()
+
     def _on_activity(self, name: str, data: bytes) -> None:
         self._activity[name] = time.monotonic()
         if not data:
@@ -199,17 +266,26 @@ class WorkersMixin:
 
     @work(thread=True, group="service", exit_on_error=False)
     def _service(self, what: str, fn: Callable[[], Any],
-                 then: Callable[[Any], None] | None = None) -> None:
-        """Run ``fn`` under the service lock; its failure becomes a ``Notice`` naming
-        ``what``, its result a ``ServiceDone`` carrying ``then``."""
+                 then: Callable[[Any], None] | None = None,
+                 refused: Callable[[str], None] | None = None, lock: bool = True) -> None:
+        """Run ``fn`` under the service lock (``lock=False``: without it, for reads and for
+        checks that may run for minutes); its failure becomes a ``Notice`` naming
+        ``what`` (or, with ``refused``, is handed to it on the event loop: a form reopens
+        with what was typed), its result a ``ServiceDone`` carrying ``then``."""
         try:
-            with self.svc:
+            if lock:
+                with self.svc:
+                    result = fn()
+            else:
                 result = fn()
         except PlaneaiError as e:
-            self._notice(f"{what}: {e}", "error")
+            if refused is not None:
+                self.post_message(ServiceDone(what, str(e), refused))
+            else:  # notifications are markup: "[review] checks" in an error must show
+                self._notice(escape(f"{what}: {e}"), "error")
             return
         except Exception as e:  # never a crash: say what broke
-            self._notice(f"{what} failed: {type(e).__name__}: {e}", "error")
+            self._notice(escape(f"{what} failed: {type(e).__name__}: {e}"), "error")
             return
         finally:
             self._wake.set()

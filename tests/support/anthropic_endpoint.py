@@ -241,9 +241,12 @@ class ScriptedAnthropic(ScriptedServer):
     thread_name = "scripted-anthropic"
 
     def __init__(self, script: Script, *, host: str = "127.0.0.1",
-                 model: str = "claude-sonnet-4-5") -> None:
+                 model: str = "claude-sonnet-4-5", usage: dict[str, int] | None = None) -> None:
         super().__init__(script, host=host)
         self._model = model
+        # the usage every response reports (input/output/cache tokens), for metrics tests
+        self.usage = {"input_tokens": 10, "output_tokens": 10, "cache_creation_input_tokens": 0,
+                      "cache_read_input_tokens": 0, **(usage or {})}
         self.handler = _Handler
 
     def main_turns(self) -> list[dict]:
@@ -322,7 +325,7 @@ class _Handler(JsonHandler):
             "content": self._content(blocks),
             "stop_reason": self._stop_reason(blocks),
             "stop_sequence": None,
-            "usage": {"input_tokens": 10, "output_tokens": 10, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0},
+            "usage": dict(self.api.usage),
         }
 
     def _event(self, name: str, data: dict) -> None:
@@ -367,7 +370,7 @@ class _Handler(JsonHandler):
                 self._event("content_block_stop", {"type": "content_block_stop", "index": index})
             self._event(
                 "message_delta",
-                {"type": "message_delta", "delta": {"stop_reason": self._stop_reason(blocks), "stop_sequence": None}, "usage": {"output_tokens": 10}},
+                {"type": "message_delta", "delta": {"stop_reason": self._stop_reason(blocks), "stop_sequence": None}, "usage": {"output_tokens": self.api.usage["output_tokens"]}},
             )
             self._event("message_stop", {"type": "message_stop"})
         except (BrokenPipeError, ConnectionResetError):

@@ -18,6 +18,8 @@ and the two start-up dialogs a missing ~/.claude.json field brings up::
 
     needs_input_trust   "Accessing workspace ... ❯ 1. Yes, I trust this folder"
     needs_input_apikey  "Detected a custom API key ... Do you want to use this API key?"
+    needs_input_bypass  "WARNING: Claude Code running in Bypass Permissions mode ... 2. Yes, I accept"
+    needs_input_login   no key, no login: "Not logged in · Run /login" under the prompt
 
 Usage (from the repo root)::
 
@@ -54,7 +56,8 @@ SLOW_TEXT = (
 
 SCREENS = (
     "idle", "busy", "needs_input", "idle_after", "idle_bypass", "idle_draft", "busy_tool",
-    "needs_input_trust", "needs_input_apikey",
+    "needs_input_trust", "needs_input_apikey", "needs_input_bypass",
+    "needs_input_login",
 )
 
 
@@ -100,10 +103,11 @@ def capture(out: Path, *, base: Path = BASE, verbose: bool = True) -> dict[str, 
     screens: dict[str, str] = {}
     tmux: PrivateTmux
 
-    def grab(name: str, predicate, message: str, timeout: float = 60.0) -> None:
-        wait_for(lambda: predicate(tmux.capture(SESSION)), timeout=timeout, message=message)
-        screens[name] = tmux.capture(SESSION)
-        screens[name + ".ansi"] = tmux.capture(SESSION, ansi=True)
+    def grab(name: str, predicate, message: str, timeout: float = 60.0, on=None) -> None:
+        t = on or tmux
+        wait_for(lambda: predicate(t.capture(SESSION)), timeout=timeout, message=message)
+        screens[name] = t.capture(SESSION)
+        screens[name + ".ansi"] = t.capture(SESSION, ansi=True)
         if verbose:
             print(f"captured {name}", file=sys.stderr)
 
@@ -154,18 +158,8 @@ def capture(out: Path, *, base: Path = BASE, verbose: bool = True) -> dict[str, 
         finally:
             tmux.kill()
 
-    for name, kwargs, marker in (
-        ("needs_input_trust", {"trust_projects": False}, "trust this folder"),
-        ("needs_input_apikey", {"approve_key": False}, "use this API key?"),
-    ):
-        with ScriptedAnthropic([]) as api:
-            env = claude_env(base / f"home-{name}", [project], api.url, **kwargs)
-            tmux = PrivateTmux(base / f"tmux-{name}", env, label=f"capture-{name}")
-            try:
-                tmux.new_session(SESSION, ["claude"], cwd=project, width=WIDTH, height=HEIGHT)
-                grab(name, lambda s, m=marker: m in s and "Enter to confirm" in s, f"the dialog ({marker})")
-            finally:
-                tmux.kill()
+    capture_dialogs(base, project, grab)
+    capture_login(base, project, grab)
 
     out.mkdir(parents=True, exist_ok=True)
     for name, text in screens.items():
@@ -174,6 +168,45 @@ def capture(out: Path, *, base: Path = BASE, verbose: bool = True) -> dict[str, 
     if verbose:
         print(f"claude {claude_version()} screens written to {out}", file=sys.stderr)
     return screens
+
+
+DIALOGS = (
+    ("needs_input_trust", {"trust_projects": False}, "trust this folder", []),
+    ("needs_input_apikey", {"approve_key": False}, "use this API key?", []),
+    # bypass mode never accepted in this HOME (the folder is trusted)
+    ("needs_input_bypass", {"accept_bypass": False}, "Yes, I accept",
+     ["--dangerously-skip-permissions"]),
+)
+
+
+def capture_dialogs(base: Path, project: Path, grab, only: tuple[str, ...] = ()) -> None:
+    """The start-up dialogs a missing ~/.claude.json / settings field brings up."""
+    for name, kwargs, marker, args in DIALOGS:
+        if only and name not in only:
+            continue
+        with ScriptedAnthropic([]) as api:
+            env = claude_env(base / f"home-{name}", [project], api.url, **kwargs)
+            tmux = PrivateTmux(base / f"tmux-{name}", env, label=f"capture-{name}")
+            try:
+                tmux.new_session(SESSION, ["claude", *args], cwd=project, width=WIDTH,
+                                 height=HEIGHT)
+                grab(name, lambda s, m=marker: m in s and "Enter to confirm" in s,
+                     f"the dialog ({marker})", on=tmux)
+            finally:
+                tmux.kill()
+
+
+def capture_login(base: Path, project: Path, grab) -> None:
+    """Onboarding done but no API key and no login: the prompt with "Not logged in · Run
+    /login" in its footer (nothing it is told can run until someone logs in)."""
+    env = claude_env(base / "home-login", [project], "http://127.0.0.1:9")
+    env.pop("ANTHROPIC_API_KEY")
+    tmux = PrivateTmux(base / "tmux-login", env, label="capture-login")
+    try:
+        tmux.new_session(SESSION, ["claude"], cwd=project, width=WIDTH, height=HEIGHT)
+        grab("needs_input_login", lambda s: "Run /login" in s, "the login footer", on=tmux)
+    finally:
+        tmux.kill()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,6 +8,9 @@ Responses endpoint (tests/support/openai_endpoint.py); captured states::
     needs_input  "Would you like to run the following command?" (an exec_command with
                  sandbox_permissions=require_escalated)
     idle_after   after approving it and the final reply
+    needs_input_signin  no login (no ~/.codex/auth.json, the default OpenAI provider):
+                 "Choose how you want to use Codex. > 1. Sign in with ChatGPT ... Press enter"
+    needs_input_trust   a folder not trusted yet: "Trust this folder? ... › 1. Trust and continue"
 
 Usage (from the repo root)::
 
@@ -31,7 +34,55 @@ DEFAULT_OUT = REPO / "tests" / "data" / "screens" / "codex"
 PATTERNS = DEFAULT_OUT / "status_patterns.toml"
 BASE = Path("/tmp/planeai-codex-screens")
 SESSION = "codex"
-SCREENS = ("idle", "busy", "needs_input", "idle_after")
+SCREENS = ("idle", "busy", "needs_input", "idle_after", "needs_input_signin",
+           "needs_input_trust")
+
+
+def capture_trust(base: Path) -> dict[str, str]:
+    """The folder-trust question of a git repo not in config.toml's [projects] (a plain
+    folder is not asked about)."""
+    import subprocess
+
+    project = base / "trust-project"
+    project.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["git", "init", "-q", str(project)], check=True)
+    with ScriptedOpenAI([]) as api:
+        home = base / "home-trust"
+        env = codex_env(home, [], api.url)
+        tmux = PrivateTmux(base / "tmux-trust", env, label="capture-codex-trust")
+        try:
+            tmux.new_session(SESSION, codex_argv(), cwd=project, width=120, height=40)
+            wait_for(lambda: "Trust and continue" in tmux.capture(SESSION), timeout=60,
+                     message="the trust question")
+            return {"needs_input_trust": tmux.capture(SESSION),
+                    "needs_input_trust.ansi": tmux.capture(SESSION, ansi=True)}
+        finally:
+            tmux.kill()
+            reap_codex_processes(home)
+
+
+def capture_signin(base: Path, project: Path) -> dict[str, str]:
+    """The sign-in screen interactive codex shows with no login (an OPENAI_API_KEY in the
+    environment does not skip it with the default provider: measured, 0.169.0)."""
+    import os
+
+    home = base / "home-signin"
+    (home / ".codex").mkdir(parents=True)
+    (home / ".codex" / "config.toml").write_text(
+        f'check_for_update_on_startup = false\n[projects."{project.resolve()}"]\n'
+        'trust_level = "trusted"\n')
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "USER", "SHELL")}
+    env.update(HOME=str(home), TERM="xterm-256color", LANG=env.get("LANG", "C.UTF-8"))
+    tmux = PrivateTmux(base / "tmux-signin", env, label="capture-codex-signin")
+    try:
+        tmux.new_session(SESSION, codex_argv(), cwd=project, width=120, height=40)
+        wait_for(lambda: "Press enter to continue" in tmux.capture(SESSION), timeout=60,
+                 message="the sign-in screen")
+        return {"needs_input_signin": tmux.capture(SESSION),
+                "needs_input_signin.ansi": tmux.capture(SESSION, ansi=True)}
+    finally:
+        tmux.kill()
+        reap_codex_processes(home)
 
 
 def capture(out: Path, *, base: Path = BASE, verbose: bool = True) -> dict[str, str]:
@@ -85,6 +136,8 @@ def capture(out: Path, *, base: Path = BASE, verbose: bool = True) -> dict[str, 
         finally:
             tmux.kill()
             reap_codex_processes(base / "home")
+    screens.update(capture_signin(base, project))
+    screens.update(capture_trust(base))
 
     out.mkdir(parents=True, exist_ok=True)
     for name, text in screens.items():

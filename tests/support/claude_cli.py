@@ -58,6 +58,7 @@ def claude_env(
     *,
     trust_projects: bool = True,
     approve_key: bool = True,
+    accept_bypass: bool = True,
 ) -> dict[str, str]:
     """Write ``home/.claude.json`` (and ``home/.claude/``) and return the env to run ``claude``.
 
@@ -68,7 +69,9 @@ def claude_env(
     hints): ``hasCompletedOnboarding``; ``projects[<abs path>].hasTrustDialogAccepted`` (else the
     "Accessing workspace ... trust this folder" dialog); the key's last 20 characters in
     ``customApiKeyResponses.approved`` (else "Detected a custom API key ... use this API key?",
-    default answer No). ``trust_projects=False`` / ``approve_key=False`` leave those dialogs in.
+    default answer No). ``trust_projects=False`` / ``approve_key=False`` leave those dialogs in;
+    ``accept_bypass=False`` leaves bypass mode never accepted (the "Bypass Permissions mode ...
+    Yes, I accept" consent shows with --dangerously-skip-permissions).
     """
     home = Path(home)
     home.mkdir(parents=True, exist_ok=True)
@@ -93,14 +96,15 @@ def claude_env(
         "theme": "dark",
         "customApiKeyResponses": {"approved": [api_key[-20:]] if approve_key else [],
                                   "rejected": []},
-        "bypassPermissionsModeAccepted": True,
         "hasSeenTasksHint": True,
         "tipsHistory": {},
         "projects": projects,
     }
+    if accept_bypass:
+        config["bypassPermissionsModeAccepted"] = True
     (home / ".claude.json").write_text(json.dumps(config, indent=2))
     settings = home / ".claude" / "settings.json"
-    if not settings.exists():
+    if accept_bypass and not settings.exists():
         # The CLI migrates bypassPermissionsModeAccepted (above) into this setting on first
         # start; several agents starting at once race on that migration and one of them shows
         # the bypass-mode consent dialog. Writing the migrated form up front avoids the race.

@@ -2,7 +2,8 @@
 
 Modules: :mod:`.names` (branch and worktree names), :mod:`.registry` (git's worktree list, the
 repo lock), :mod:`.create`, :mod:`.state` (what a worktree holds, what removing it would lose),
-:mod:`.remove` (remove with recovery, prune). Callers import from this package:
+:mod:`.remove` (remove with recovery, prune), :mod:`.stack` (a new worktree starts from the work
+of the tasks it stands on). Callers import from this package:
 ``from planeai.git import worktrees as wt``.
 
 Every git call goes through :func:`planeai.git.safe_git.git` (hardened, argv lists, no shell).
@@ -36,6 +37,8 @@ from planeai.git.worktrees.names import (BRANCH_PREFIX, branch_for, slugify, val
 from planeai.git.worktrees.registry import LOCK_NAME, Worktree, list_worktrees, repo_lock
 from planeai.git.worktrees.remove import (RECOVERY_NESTED_PREFIX, RECOVERY_PREFIX, Recovery,
                                           prune_worktrees, remove_worktree)
+from planeai.git.worktrees.stack import (StartPointConflict, Underlying, branch_exists,
+                                         stack_onto)
 from planeai.git.worktrees.state import (IgnoredLoss, NestedRepos, WorktreeState, ignored_losses,
                                          removal_losses, worktree_state)
 
@@ -43,7 +46,8 @@ __all__ = [
     "Worktree", "WorktreeState", "slugify", "branch_for", "validate_branch_name",
     "validate_worktree_name", "ensure_worktree", "worktree_state", "remove_worktree",
     "prune_worktrees", "list_worktrees", "ignored_losses", "IgnoredLoss", "NestedRepos",
-    "Recovery", "removal_losses", "repo_lock",
+    "Recovery", "removal_losses", "repo_lock", "StartPointConflict", "Underlying",
+    "branch_exists", "stack_onto",
     # constants (CHECKOUT_WORKERS is read from .create: set it there)
     "BRANCH_PREFIX", "CHECKOUT_WORKERS", "LOCK_NAME", "RECOVERY_NESTED_PREFIX", "RECOVERY_PREFIX",
 ]
