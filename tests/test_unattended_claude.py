@@ -21,6 +21,7 @@ import pytest
 
 from tests.support.anthropic_endpoint import ScriptedAnthropic, Text, ToolUse
 from tests.support.claude_cli import claude_bin, claude_env
+from tests.support.polling import retry_until
 
 pytestmark = [
     pytest.mark.skipif(claude_bin() is None, reason="Claude Code CLI not installed"),
@@ -122,3 +123,35 @@ def test_three_yolo_tasks_reach_done_through_first_run_dialogs(repo, tmp_path, p
         {str(repo.resolve())}
     settings = json.loads((home / ".claude" / "settings.json").read_text())
     assert settings.get("skipDangerousModePermissionPrompt") is True
+
+
+def test_planeai_run_sees_its_agents_past_their_first_run_dialogs(repo, tmp_path, planeai_home,
+                                                                  private_tmux):
+    """`planeai run "..." @claude` exits right after starting; it watches its sessions until
+    each is past Claude's "trust this folder?" (answered: a worktree planeai made), so the
+    prompt is worked on with nobody observing afterwards."""
+    socket, tmux_tmp = private_tmux
+    got: list[str] = []
+
+    def agent(body: dict):
+        got.append(json.dumps(body["messages"]))
+        return [Text("Hello from the agent.")]
+
+    cfg = tmp_path / "planeai.toml"
+    cfg.write_text(f'[defaults]\nbackend = "tmux"\n[tmux]\nsocket = "{socket}"\n')
+    with ScriptedAnthropic(agent) as api:
+        env = claude_env(tmp_path / "home", [], api.url)  # no folder trusted
+        env.update({"PLANEAI_HOME": str(planeai_home), "PLANEAI_CONFIG": str(cfg),
+                    "TMUX_TMPDIR": str(tmux_tmp),
+                    "PATH": str(Path(sys.executable).parent) + os.pathsep + env["PATH"]})
+        planeai(env, "project", "add", str(repo))
+        out = json.loads(planeai(env, "run", "say the magic word", "@claude", "--project",
+                                 "PLA", "--json", timeout=180))
+        [s] = out["sessions"]
+        assert s["agent_status"] in ("busy", "idle"), s
+        events = json.loads(planeai(env, "events", "--json", "--limit", "1000"))
+        assert any(e["kind"] == "session.dialog_answered" for e in events)
+        # the prompt reached the model although nothing observes the session any more
+        retry_until(lambda: any("say the magic word" in g for g in got),
+                    message="the prompt at the model")
+        planeai(env, "session", "stop", s["name"])

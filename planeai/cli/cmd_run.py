@@ -21,13 +21,19 @@ def run(args: argparse.Namespace) -> int:
         kind = cli_backend(m, args.backend)
         r = start_run(m, plan, backend=kind, yolo=args.yolo)
         m.wait_for_prompts()
+        # the agents' first-run dialogs (folder trust, bypass consent) are answered while
+        # they are observed: this command watches until each is past its start
+        settled = m.settle(r.sessions)
         if args.json:
-            print_json({"task": r.task.key, "sessions": [s.as_dict() for s in r.sessions],
+            print_json({"task": r.task.key,
+                        "sessions": [s.as_dict() | {"agent_status": settled[s.name].value}
+                                     for s in r.sessions],
                         "errors": r.errors})
         else:
             print(f"{r.task.key}: {r.task.title}")
             for s in r.sessions:
-                print(f"  started {s.name}: {s.agent} in {s.worktree} ({s.branch})")
+                status = settled[s.name].value.replace("_", " ")
+                print(f"  started {s.name}: {s.agent} in {s.worktree} ({s.branch}), {status}")
             print(f"compare: planeai session list; attach: planeai attach {r.sessions[0].name}"
                   if r.sessions else "no session started")
         if r.errors:

@@ -109,6 +109,21 @@ class SessionInput:
                 return view
             time.sleep(_POLL)
 
+    def settle(self, sessions: list[Session], timeout: float = 60.0) -> dict[str, AgentStatus]:
+        """Watch new sessions until each is past its start: working, at its prompt, exited, or
+        at a question no dialog policy answers (observing answers the ones that have one:
+        planeai.services.dialogs). For a command that starts agents and exits (`planeai run`):
+        nobody else may be looking when an agent meets its first-run dialogs. Returns each
+        session's status (STARTING when ``timeout`` ran out first)."""
+        out = {}
+        deadline = time.monotonic() + timeout
+        for s in sessions:
+            view = self.await_status(
+                s.id, lambda v: v.status not in (AgentStatus.STARTING,),
+                max(0.0, deadline - time.monotonic()))
+            out[s.name] = view.status
+        return out
+
     def _deliver_when_ready(self, session: Session, provider: Provider, text: str,
                             timeout: float = 60.0) -> None:
         """A start prompt the command line cannot carry: typed once the agent is at its
