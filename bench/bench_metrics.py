@@ -122,7 +122,6 @@ def main() -> None:
         m = SessionManager(store, cfg, locations())
         collector = MetricsCollector(store, cfg, m.registry)
         sessions, files = [], []
-        t0 = datetime.now(timezone.utc)
         size = 0
         for i in range(a.sessions):
             cwd = str(tmp / "worktrees" / f"PLA-{i + 1}")
@@ -135,10 +134,12 @@ def main() -> None:
             d = Path(os.environ["HOME"]) / ".claude" / "projects" / project_dir_name(cwd)
             d.mkdir(parents=True)
             f = d / f"{uuid.uuid4()}.jsonl"
-            data = "".join(transcript_lines(cwd, a.lines, t0 + timedelta(seconds=1)))
+            # records start after their session did (writing 200 of them takes a while)
+            started = datetime.now(timezone.utc)
+            data = "".join(transcript_lines(cwd, a.lines, started + timedelta(seconds=1)))
             f.write_text(data)
             size += len(data)
-            files.append((f, cwd))
+            files.append((f, cwd, started))
         print(f"{a.sessions} sessions x {a.lines} lines, {size / 1e6:.0f} MB of transcripts")
 
         def reset() -> None:
@@ -152,9 +153,9 @@ def main() -> None:
             rows = collector.update_all(sessions)
             first.append(time.perf_counter() - t)
             assert all(r.tokens and r.tokens.output > 0 for r in rows)
-            for f, cwd in files:
+            for f, cwd, started in files:
                 with f.open("a") as fh:
-                    fh.write("".join(transcript_lines(cwd, 20, t0 + timedelta(seconds=2))))
+                    fh.write("".join(transcript_lines(cwd, 20, started + timedelta(seconds=2))))
             t = time.perf_counter()
             collector.update_all(sessions)
             grown.append(time.perf_counter() - t)
@@ -162,7 +163,7 @@ def main() -> None:
             collector.update_all(sessions)
             idle.append(time.perf_counter() - t)
             t = time.perf_counter()
-            for f, _ in files:
+            for f, _, _ in files:
                 with f.open("rb") as fh:
                     for line in fh:
                         json.loads(line)
