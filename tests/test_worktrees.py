@@ -848,6 +848,29 @@ def test_ignored_files_refuse_plain_removal_and_force_moves_them_out_of_git(
     assert (new / "build" / "out" / "app.bin").read_bytes() == artifact
 
 
+def test_forced_removal_of_an_agent_worktree_with_nested_ignored_dirs(tmp_path: Path,
+                                                                      root: Path) -> None:
+    """A Claude session's worktree: the skill planeai installed (.claude/skills/planeai/,
+    excluded in info/exclude) beside an ignored .claude/settings.local.json. git lists the
+    directory and the ignored entries inside it; a forced removal moves it all once."""
+    repo = make_repo(tmp_path / "proj", {"README.md": "hi\n",
+                                         ".gitignore": ".claude/settings.local.json\n"})
+    wt = ensure_worktree(repo, root, "PLA-1", "planeai/PLA-1").path
+    (wt / ".claude" / "skills" / "planeai").mkdir(parents=True)
+    (wt / ".claude" / "skills" / "planeai" / "SKILL.md").write_text("skill\n")
+    (wt / ".claude" / "settings.local.json").write_text("{}\n")
+    exclude = Path(raw(repo, "rev-parse", "--git-common-dir").stdout.strip())
+    exclude = (exclude if exclude.is_absolute() else repo / exclude) / "info" / "exclude"
+    exclude.parent.mkdir(exist_ok=True)
+    with exclude.open("a") as f:
+        f.write("/.claude/skills/planeai/\n")
+    ref = remove_worktree(repo, wt, force=True, recovery_dir=tmp_path / "recovery")
+    assert ref and not wt.exists()
+    kept = ref.ignored_dir
+    assert (kept / ".claude" / "skills" / "planeai" / "SKILL.md").read_text() == "skill\n"
+    assert (kept / ".claude" / "settings.local.json").read_text() == "{}\n"
+
+
 @pytest.mark.skipif(not shutil.which("tmux"), reason="tmux not installed")
 def test_cli_session_delete_refuses_then_force_keeps_everything(
         tmp_path: Path, repo: Path, root: Path, tmux_cli_env, planeai_home: Path) -> None:

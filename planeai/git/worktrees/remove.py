@@ -185,8 +185,10 @@ def _remove_empty_dirs(top: Path) -> None:
 def _move_ignored(wt_path: Path, entries: list[str], dest: Path) -> None:
     """Move ignored entries to ``dest`` (renames on one filesystem); all or none."""
     moved: list[str] = []
-    for entry in entries:
+    for entry in sorted(entries):
         rel = entry.rstrip("/")
+        if any(rel.startswith(m + "/") for m in moved):
+            continue  # inside a directory moved already (git lists `.claude/` and its parts)
         try:
             (dest / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.move(wt_path / rel, dest / rel)
