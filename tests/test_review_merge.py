@@ -113,6 +113,27 @@ def test_a_conflict_names_the_file_and_changes_nothing(proj, how):
     assert json.loads(p.ok("task", "show", second, "--json"))["status"] != "done"
 
 
+def test_a_conflict_after_commit_first_leaves_the_branch_and_the_work_as_they_were(proj):
+    """`merge --commit` commits first; when the merge then conflicts, that commit is taken
+    back: the branch at its old hash, the changes uncommitted in the worktree again."""
+    p = proj
+    first, second = p.task("first"), p.task("second")
+    wt1, wt2 = p.start(first), p.start(second)
+    (wt1 / "README.md").write_text("hello from first\n")
+    p.ok("merge", first, "--commit")
+    (wt2 / "README.md").write_text("hello from second\n")
+    (wt2 / "new.txt").write_text("untracked work\n")
+    branch = git(wt2, "rev-parse", "--abbrev-ref", "HEAD")
+    before = (git(p.repo, "rev-parse", "main"), git(p.repo, "rev-parse", branch),
+              git(wt2, "status", "--porcelain"))
+    r = p.cli("merge", second, "--commit")
+    assert r.returncode == 1 and "conflicts in: README.md" in r.stderr, r.stdout + r.stderr
+    after = (git(p.repo, "rev-parse", "main"), git(p.repo, "rev-parse", branch),
+             git(wt2, "status", "--porcelain"))
+    assert after == before
+    assert (wt2 / "new.txt").read_text() == "untracked work\n"
+
+
 def test_task_text_reaches_git_as_text_only(proj, tmp_path):
     p = proj
     title = "fix $(touch pwned) `touch pwned2`; touch pwned3 #"

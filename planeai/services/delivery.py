@@ -81,6 +81,15 @@ class MergeOutcome:
                 "cleanup": self.cleanup.as_dict()}
 
 
+def _uncommit(worktree: Path, commit: str) -> None:
+    """Undo the commit ``merge --commit`` made (still the branch's HEAD): its changes are
+    back in the worktree, uncommitted, as they were."""
+    from planeai.git.safe_git import git
+
+    if git(worktree, "rev-parse", "HEAD").stdout.strip() == commit:
+        git(worktree, "reset", "-q", "--mixed", f"{commit}~1")
+
+
 def _is_ancestor(repo: Path, a: str, b: str) -> bool:
     from planeai.git.safe_git import git
 
@@ -167,6 +176,9 @@ def merge(manager: "SessionManager", key: str, how: str | None = None, *,
     res = land(t.repo, t.branch, t.base, how, message)
     outcome = MergeOutcome(res, committed)
     if not res.ok:
+        if committed:
+            _uncommit(t.worktree, committed)  # a conflict leaves the branch as it was
+            outcome.committed = None
         return outcome
     store.append_event(ev.TASK_MERGED, project_id=t.task.project_id, task_key=t.task.key,
                        session_id=t.session.id, data={
