@@ -500,3 +500,32 @@ def test_config_prices_override_the_provider_file(repo, tmp_path):
                   tmp_path)
     store.save_metrics(row.__class__(**{**row.__dict__, "final": False}))
     assert _collector(store, cfg, {"HOME": str(home)}).update(s).cost_usd == pytest.approx(2.0)
+
+
+def test_the_dispatcher_starts_no_work_on_a_project_over_budget(repo, tmp_path):
+    """Over its budget: the ready task stays in todo, one `dispatch.over_budget` event (a
+    notification, a hook) says why, and `dispatch status` shows it."""
+    from planeai.services.dispatch import Dispatcher, dispatch_status
+
+    home = tmp_path / "home"
+    store = _store()
+    wt = tmp_path / "wt"
+    wt.mkdir()
+    s = _session(store, repo, worktree=wt)
+    _write_transcript(home, str(wt), (0, 100_000, 0, 0))  # $1.50 of Sonnet output
+    p = store.get_project_by_id(s.project_id)
+    cfg = _config(f'[defaults]\nprovider = "shell"\n[budgets]\nprojects = {{ {p.name} = 1.0 }}\n'
+                  '[dispatch]\nbackend = "local"\n', tmp_path)
+    m = SessionManager(store, cfg, locations(), env={**os.environ, "HOME": str(home)})
+    try:
+        m.collect_metrics(s)
+        ready = add_task(store, p, "ready work").key
+        d = Dispatcher(m)
+        for _ in range(3):
+            assert d.tick().dispatched == []
+        assert store.get_task(ready).status.value == "todo" and not store.get_task(ready).held
+        said = [e for e in store.events(limit=1000) if e.kind == "dispatch.over_budget"]
+        assert len(said) == 1 and "$1.50" in said[0].data["reason"]
+        assert p.name in dispatch_status(m).over_budget
+    finally:
+        m.close()

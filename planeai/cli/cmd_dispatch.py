@@ -70,6 +70,7 @@ def status(args: argparse.Namespace) -> int:
         m.close()
     if args.json:
         print_json({"leader": st.leader, "dead_leader": st.dead_leader,
+                    "over_budget": st.over_budget,
                     "max_sessions": st.max_sessions,
                     "running": [s.as_dict() for s in st.running],
                     "queue": [t.key for t in st.queue]})
@@ -85,6 +86,8 @@ def status(args: argparse.Namespace) -> int:
                     [[s.name, s.task_key or "-", s.agent, s.agent_status or "-"]
                      for s in st.running]))
     print("queue: " + (", ".join(f"{t.key} (P{t.priority})" for t in st.queue) or "empty"))
+    for name, why in st.over_budget.items():
+        print(f"no new work on {name}: {why}")
     if st.held:
         print("held after failures (move to todo to retry): " +
               ", ".join(f"{t.key} ({t.last_failure})" for t in st.held))

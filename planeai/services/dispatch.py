@@ -105,6 +105,7 @@ class DispatchStatus:
     held: list[Task]              # held after too many failures: not ready until moved
     dead_leader: str | None = None  # a holder whose process is gone (killed) while its
                                     # lease runs out; the next dispatcher replaces it at once
+    over_budget: dict[str, str] = field(default_factory=dict)  # project -> why no new work
 
 
 def dispatch_status(manager: SessionManager) -> DispatchStatus:
@@ -112,11 +113,13 @@ def dispatch_status(manager: SessionManager) -> DispatchStatus:
     store = manager.store
     leader = d.leader()
     dead = leader if leader and _holder_dead(leader) else None
+    spent = {p.name: why for p in store.list_projects()
+             if (why := over_budget(store, manager.config, p))}
     return DispatchStatus(
         leader=None if dead else leader, dead_leader=dead,
         max_sessions=d.settings.max_sessions,
         running=d._dispatched_live(everywhere=True), queue=d.candidates(),
-        held=[t for t in store.list_tasks() if t.held])
+        held=[t for t in store.list_tasks() if t.held], over_budget=spent)
 
 
 class Dispatcher:
