@@ -502,10 +502,15 @@ def test_config_prices_override_the_provider_file(repo, tmp_path):
     assert _collector(store, cfg, {"HOME": str(home)}).update(s).cost_usd == pytest.approx(2.0)
 
 
-def test_the_dispatcher_starts_no_work_on_a_project_over_budget(repo, tmp_path):
+def test_the_dispatcher_starts_no_work_on_a_project_over_budget(repo, tmp_path, planeai_home):
     """Over its budget: the ready task stays in todo, one `dispatch.over_budget` event (a
-    notification, a hook) says why, and `dispatch status` shows it."""
+    notification, a hook) says why, and `dispatch status` shows it; raising the budget
+    resumes dispatching."""
+    from conftest import install_echo_agent
+
     from planeai.services.dispatch import Dispatcher, dispatch_status
+
+    install_echo_agent(planeai_home / "config" / "providers")
 
     home = tmp_path / "home"
     store = _store()
@@ -514,7 +519,7 @@ def test_the_dispatcher_starts_no_work_on_a_project_over_budget(repo, tmp_path):
     s = _session(store, repo, worktree=wt)
     _write_transcript(home, str(wt), (0, 100_000, 0, 0))  # $1.50 of Sonnet output
     p = store.get_project_by_id(s.project_id)
-    cfg = _config(f'[defaults]\nprovider = "shell"\n[budgets]\nprojects = {{ {p.name} = 1.0 }}\n'
+    cfg = _config(f'[defaults]\nprovider = "echoer"\n[budgets]\nprojects = {{ {p.name} = 1.0 }}\n'
                   '[dispatch]\nbackend = "local"\n', tmp_path)
     m = SessionManager(store, cfg, locations(), env={**os.environ, "HOME": str(home)})
     try:
@@ -527,5 +532,10 @@ def test_the_dispatcher_starts_no_work_on_a_project_over_budget(repo, tmp_path):
         said = [e for e in store.events(limit=1000) if e.kind == "dispatch.over_budget"]
         assert len(said) == 1 and "$1.50" in said[0].data["reason"]
         assert p.name in dispatch_status(m).over_budget
+        cfg.set("budgets", "projects", {p.name: 5.0})  # raised: work resumes
+        assert ready in d.tick().dispatched
+        assert dispatch_status(m).over_budget == {}
+        for live in store.list_sessions(states=[SessionState.RUNNING]):
+            m.stop(live.id)
     finally:
         m.close()

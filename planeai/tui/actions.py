@@ -49,6 +49,10 @@ ACTIONS: list[Action] = [
     Action("W", "W", "keep_session", "Keep", "Keep the selected session: merge its branch "
            "and discard the task's other sessions (their work stays in recovery refs)",
            footer=False),
+    Action("i", "i", "toggle_details", "Details", "Details of the selected session instead "
+           "of its terminal: wall, busy, idle and needs-input time, exit code, tokens, model, "
+           "estimated cost, and the task's sum over all its sessions (i again: the terminal)",
+           footer=False),
     Action("slash", "/", "filter", "Filter", "Filter tasks by key or title (escape clears)"),
     Action("tab", "tab", "focus_terminal", "Terminal", "Type into the selected session's "
            "terminal (ctrl+] comes back)", footer=False),
@@ -96,7 +100,8 @@ _TITLES = {"new_task": "New task", "new_subtask": "New subtask", "edit_task": "E
            "filter": "Filter tasks",
            "focus_terminal": "Focus terminal", "help": "Help", "quit": "Quit",
            "command_palette": "Command palette", "diff": "Diff of the task",
-           "compare": "Compare the task's sessions", "keep_session": "Keep this session",
+           "compare": "Compare the task's sessions",
+           "toggle_details": "Session details and cost", "keep_session": "Keep this session",
            "commit": "Commit (diff view)", "check": "Run checks (diff view)",
            "merge": "Merge (diff view)", "pull_request": "Open a pull request (diff view)"}
 ACTIONS = [Action(a.key, a.display, a.action, a.label, a.help, a.footer,

@@ -8,7 +8,8 @@ routing of messages. The rest lives beside it, as mixins of this class (Textual 
 ``action_*``, ``watch_*``, ``on_*`` and ``@work`` methods on the App):
 - workers.py: the store poller, session observer, service runner and dispatcher threads, and
   the typed messages they post (``BoardLoaded``, ``Notice``, ``ServiceDone``,
-  ``DispatchReport``, ``DispatchEnded``);
+  ``DispatchReport``, ``DispatchEnded``, ``MetricsLoaded``: live counters and budget marks,
+  ``FiguresLoaded``: a row's figures for the details panel);
 - selection.py: the selected task / session / project, and the agents a dialog offers;
 - main_pane.py: what the main pane shows for the selected row;
 - task_actions.py, session_actions.py: the actions, each a dialog and a service call;
@@ -49,7 +50,8 @@ from planeai.tui.task_actions import TaskActionsMixin
 from planeai.tui.terminal_view import TerminalView
 from planeai.tui.trust_prompt import TrustPromptMixin
 from planeai.tui.workers import (BoardLoaded, DiffStats, DispatchEnded, DispatchReport,
-                                 Notice, ServiceDone, WorkersMixin)
+                                 FiguresLoaded, MetricsLoaded, Notice, ServiceDone,
+                                 WorkersMixin)
 
 _MAIN_ACTIONS = {a.action for a in ACTIONS} - {"quit", "help", "command_palette"}
 
@@ -118,8 +120,11 @@ class PlaneaiApp(WorkersMixin, TrustPromptMixin, SelectionMixin, MainPaneMixin,
         self._follower_said = False              # "another dispatcher holds the lease", once
         self._trust_sink = None
         self._hooks = None  # this app's hook runner (planeai.services.hooks), from mount
+        self.session_metrics: dict = {}          # session id -> SessionMetrics (live counters)
+        self.budgets: dict = {}                  # project id -> metrics.Spend (with a budget)
         self._init_workers()
         self._init_trust()
+        self._init_main_pane()
 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
@@ -160,6 +165,7 @@ class PlaneaiApp(WorkersMixin, TrustPromptMixin, SelectionMixin, MainPaneMixin,
         if self.do_observe:
             self._observe_sessions()
         self._diff_stats()
+        self._metrics_feed()
         # transitions made here (and those left unclaimed by others) fire their hooks here
         from planeai.services.hooks import HookRunner
 
@@ -238,6 +244,28 @@ class PlaneaiApp(WorkersMixin, TrustPromptMixin, SelectionMixin, MainPaneMixin,
         self.diff_stats.update(message.stats)
         if not self._main_gone():
             self.sidebar.set_stats(message.stats)
+
+    def on_metrics_loaded(self, message: MetricsLoaded) -> None:
+        self.session_metrics.update(message.rows)
+        self.budgets.update(message.budgets)
+        if self._main_gone():
+            return
+        self.sidebar.set_metrics(message.rows, message.budgets)
+        row = self.sidebar.current
+        if row is None:
+            return
+        shown = self.row_session(row)
+        if ((shown is not None and shown.id in message.rows)
+                or (row.project_id in message.budgets and row.kind in ("project", "group"))):
+            self._ask_figures(row, force=True)
+            if shown is not None and self.terminal_shown:  # the title's live counter
+                self._set_title(self._session_title(
+                    shown, self.data.task_by_key.get(row.task_key or "")
+                    if row.kind == "task" else None))
+
+    def on_figures_loaded(self, message: FiguresLoaded) -> None:
+        if not self._main_gone():
+            self.show_figures(message.row_id, message.figures)
 
     def on_service_done(self, message: ServiceDone) -> None:
         if message.then is not None:

@@ -176,3 +176,66 @@ def build_rows(data: Data, collapsed: set[str], expanded: set[str], needle: str 
                 for s in free:
                     rows.append(Row("session", f"s:{s.id}", 2, p.id, session_id=s.id))
     return rows
+
+
+# ---------------------------------------------------------------------- figures (issue 16)
+@dataclass(frozen=True)
+class ProjectFigures:
+    """A project's cost and activity summary (the details panel): estimated USD and
+    sessions today, busy time today, and its spend over every session ever
+    (planeai.services.metrics.Spend, with the budget when one is set)."""
+
+    today_usd: float
+    today_sessions: int
+    today_busy_s: float
+    total: object          # metrics.Spend
+
+
+@dataclass(frozen=True)
+class Figures:
+    """What the details panel shows for a row, loaded off the event loop: the selected
+    session's metrics row (None before its first update) and, for a task, the sum over all
+    its sessions and retries (a metrics.Group, None when none has figures yet); for a project
+    row, its summary."""
+
+    session: object = None        # SessionMetrics | None
+    task: object = None           # metrics.Group | None
+    project: ProjectFigures | None = None
+
+
+def short_count(n: int) -> str:
+    """12, 950, 12k, 1.2M: a token count in four characters or so."""
+    if n < 1000:
+        return str(n)
+    if n < 10_000:
+        return f"{n / 1000:.1f}k".replace(".0k", "k")
+    if n < 1_000_000:
+        return f"{n // 1000}k"
+    return f"{n / 1_000_000:.1f}M".replace(".0M", "M")
+
+
+def usd(x: float) -> str:
+    """$0.31, $12.40; below a cent, $0.0042 (a short session must not read as free)."""
+    return f"${x:,.4f}" if 0 < x < 0.01 else f"${x:,.2f}"
+
+
+def live_counter(m) -> str | None:
+    """The sidebar's compact counter of a session's metrics row: "12k tok $0.31", "12k tok"
+    when the cost is unknown; None when no tokens are known (never "0 tok")."""
+    t = getattr(m, "tokens", None) if m is not None else None
+    if t is None:
+        return None
+    text = f"{short_count(t.total)} tok"
+    if m.cost_usd is not None:
+        text += f" {usd(m.cost_usd)}"
+    return text
+
+
+def duration(seconds: float | None) -> str:
+    """3s, 4m 05s, 2h 03m."""
+    s = int(round(seconds or 0))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m {s % 60:02d}s"
+    return f"{s // 3600}h {s % 3600 // 60:02d}m"

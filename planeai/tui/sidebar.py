@@ -17,7 +17,8 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from planeai.core.models import Status
-from planeai.tui.model import BADGES, STATUS_LABEL, Data, Row, agent_status, build_rows
+from planeai.tui.model import (BADGES, LIVE, STATUS_LABEL, Data, Row, agent_status, build_rows,
+                               live_counter)
 
 STATUS_STYLE = {
     Status.TODO: Style(color="bright_cyan", bold=True),
@@ -36,6 +37,8 @@ _SEL_BLUR = Style(bgcolor="#3a3a3a")
 _ADDED = Style(color="green")
 _DELETED = Style(color="red")
 _BADGE_STYLE = {k: Style.parse(v[1]) for k, v in BADGES.items()}
+_COUNTER = Style(color="yellow")
+_OVER_BUDGET = Style(color="yellow", bold=True)
 
 
 class Sidebar(ScrollView, can_focus=True):
@@ -81,6 +84,8 @@ class Sidebar(ScrollView, can_focus=True):
         self._expanded: set[str] = set()
         self._cache: dict[tuple, Strip] = {}
         self.stats: dict[str, str | None] = {}   # session id -> "+N -M" (the app's worker)
+        self.counters: dict[str, str] = {}        # session id -> "12k tok $0.31" (live ones)
+        self.over_budget: set[int] = set()        # project ids over their budget
         self._last_highlight: str | None = "?"
 
     # ------------------------------------------------------------------ data
@@ -100,16 +105,49 @@ class Sidebar(ScrollView, can_focus=True):
         self._cache.clear()
         self.refresh()
 
-    def _stat_of(self, row: Row) -> str | None:
+    def set_metrics(self, rows: dict, budgets: dict) -> None:
+        """Metrics rows (session id -> SessionMetrics) and projects' spend (project id ->
+        metrics.Spend) that changed: redraw only when a counter or a budget mark did."""
+        changed = False
+        for sid, m in rows.items():
+            counter = live_counter(m)
+            if self.counters.get(sid) != counter:
+                changed = True
+                if counter is None:
+                    self.counters.pop(sid, None)
+                else:
+                    self.counters[sid] = counter
+        for pid, spend in budgets.items():
+            if spend.over != (pid in self.over_budget):
+                changed = True
+                (self.over_budget.add if spend.over else self.over_budget.discard)(pid)
+        if changed:
+            self._cache.clear()
+            self.refresh()
+
+    def _session_id_of(self, row: Row) -> str | None:
         if row.kind == "session":
-            sid = row.session_id
-        elif row.kind == "task":
+            return row.session_id
+        if row.kind == "task":
             s = self.data.task_session(row.task_key or "")
-            sid = s.id if s is not None else None
-        else:
+            return s.id if s is not None else None
+        return None
+
+    def _stat_of(self, row: Row) -> str | None:
+        sid = self._session_id_of(row)
+        if sid is None:
             return None
-        stat = self.stats.get(sid or "")
+        stat = self.stats.get(sid)
         return stat if stat and stat.startswith("+") else None  # "no changes": nothing
+
+    def _counter_of(self, row: Row) -> str | None:
+        """A running session's live tokens and cost, when its CLI records them."""
+        sid = self._session_id_of(row)
+        counter = self.counters.get(sid or "")
+        if counter is None:
+            return None
+        s = self.data.session_by_id.get(sid or "")
+        return counter if s is not None and s.state in LIVE else None
 
     def set_filter(self, text: str) -> None:
         self.filter_text = text
@@ -243,16 +281,26 @@ class Sidebar(ScrollView, can_focus=True):
         row = self.rows[index]
         selected = index == self.cursor
         stat = self._stat_of(row)
-        key = (row.id, row.collapsed, row.count, selected, self.has_focus, width, stat)
+        counter = self._counter_of(row)
+        key = (row.id, row.collapsed, row.count, selected, self.has_focus, width, stat, counter)
         strip = self._cache.get(key)
         if strip is None:
-            if stat and width > len(stat) + 12:
-                # right-aligned, the title gives way: "● PLA-1 Fix the parser      +12 -3"
+            right: list[Segment] = []
+            if counter:
+                right += [Segment(" "), Segment(counter, _COUNTER)]
+            if stat:
                 added, _, deleted = stat.partition(" ")
+                right += [Segment(" "), Segment(added, _ADDED), Segment(" "),
+                          Segment(deleted, _DELETED)]
+            size = sum(len(seg.text) for seg in right)
+            if right and width <= size + 12 and counter and stat:
+                right = right[:2]  # narrow: the counter, without the +/-
+                size = len(counter) + 1
+            if right and width > size + 12:
+                # right-aligned, the title gives way: "● PLA-1 Fix the pa… 12k tok $0.31 +12 -3"
                 strip = Strip.join([
-                    Strip(self._segments(row)).crop_extend(0, width - len(stat) - 1, None),
-                    Strip([Segment(" "), Segment(added, _ADDED), Segment(" "),
-                           Segment(deleted, _DELETED)])])
+                    Strip(self._segments(row)).crop_extend(0, width - size, None),
+                    Strip(right)])
             else:
                 strip = Strip(self._segments(row)).crop_extend(0, width, None)
             if selected:
@@ -275,8 +323,11 @@ class Sidebar(ScrollView, can_focus=True):
             p = next((p for p in d.projects if p.id == row.project_id), None)
             name = p.name if p else "?"
             prefix = p.key_prefix if p else ""
-            return [pad, Segment(fold + name, _PROJECT), Segment(f" {prefix}", _DIM),
+            segs = [pad, Segment(fold + name, _PROJECT), Segment(f" {prefix}", _DIM),
                     Segment(f"  {row.count} tasks", _DIM)]
+            if row.project_id in self.over_budget:  # the dispatcher starts nothing here
+                segs.append(Segment("  $ over budget", _OVER_BUDGET))
+            return segs
         if row.kind == "group":
             if row.status is None:
                 return [pad, Segment(fold + "Sessions", Style(bold=True, color="bright_blue")),

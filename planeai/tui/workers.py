@@ -10,7 +10,12 @@ Threads, never the event loop, touch SQLite, git and the backends' slow paths:
 - ``_service`` runs one action that changes something under the lock around the
   SessionManager: a failure is a ``Notice``, a result a ``ServiceDone``;
 - ``_run_dispatcher`` ticks the services' Dispatcher: each tick is one ``DispatchReport``;
-- ``_diff_stats`` computes each session's ``+N -M`` for the sidebar (``DiffStats``).
+- ``_diff_stats`` computes each session's ``+N -M`` for the sidebar (``DiffStats``);
+- ``_metrics_feed`` reads the metrics rows of the sessions shown and the spend of projects
+  with a budget (``MetricsLoaded``: the sidebar's live token / cost counters and budget
+  marks); ``_load_figures`` reads what the details panel shows for one row
+  (``FiguresLoaded``). The rows are written by whoever observes a session
+  (planeai.services.session_watch); the app only reads them, never per frame.
 
 A mixin, not a controller the App owns: ``@work`` methods must live on a DOM node to run as
 its workers (cancelled with it, listed by it), and the messages they post go to the App.
@@ -67,6 +72,25 @@ class DiffStats(Message):
         self.stats = stats
 
 
+class MetricsLoaded(Message):
+    """Metrics rows that changed (session id -> SessionMetrics) and projects' spend that
+    changed (project id -> metrics.Spend, only projects with a budget)."""
+
+    def __init__(self, rows: dict[str, Any], budgets: dict[int, Any]) -> None:
+        super().__init__()
+        self.rows = rows
+        self.budgets = budgets
+
+
+class FiguresLoaded(Message):
+    """The details panel's figures for the sidebar row ``row_id`` (a model.Figures)."""
+
+    def __init__(self, row_id: str, figures: Any) -> None:
+        super().__init__()
+        self.row_id = row_id
+        self.figures = figures
+
+
 class DispatchReport(Message):
     """One dispatcher tick: its ``result`` (a TickResult), or None and the ``error`` text."""
 
@@ -90,6 +114,9 @@ IDLE_RECHECK = 10.0  # seconds between observations of a session that stays idle
 # seconds before a session's +/- is computed again though its status did not change: a busy
 # agent writes files; an idle or ended one's worktree changes only by hand, now and then
 STATS_BUSY, STATS_QUIET = 3.0, 15.0
+# seconds between reads of the metrics rows (an observer rewrites a live one every 5 s)
+METRICS_POLL = 2.0
+METRICS_ENDED = 30.0  # seconds between reads of an ended session's row not final yet
 
 
 class WorkersMixin:
@@ -107,12 +134,14 @@ class WorkersMixin:
         self._stats_wake = threading.Event()
         self._stats_reset = False                # compute every session's +/- again
         self.diff_stats: dict[str, str | None] = {}   # session id -> "+N -M" (the sidebar)
+        self._metrics_wake = threading.Event()
 
     def _stop_workers(self) -> None:
         self._stop.set()
         self._wake.set()
         self._observe_wake.set()
         self._stats_wake.set()
+        self._metrics_wake.set()
         for unsub in list(self._subs.values()):
             try:
                 unsub()
@@ -253,6 +282,95 @@ class WorkersMixin:
                 self._stats_wake.clear()
         finally:
             feed.close()
+
+    @work(thread=True, exclusive=True, group="metrics", exit_on_error=False)
+    def _metrics_feed(self) -> None:
+        """Every ``METRICS_POLL`` seconds: the metrics row of each running session shown (one
+        indexed read each; an ended one's when its session changed, else every
+        ``METRICS_ENDED`` s until its row is final, then never), and the spend of each
+        project with a budget (one sum each). Posts a ``MetricsLoaded`` only when something
+        changed."""
+        from planeai.services import metrics
+        from planeai.services.board import BoardFeed
+
+        worker = get_current_worker()
+        feed = BoardFeed.beside(self.manager.store)
+        seen: dict[str, str] = {}          # session id -> updated_at of the row posted
+        final: set[str] = set()            # ended and read to the end: never read again
+        checked: dict[str, tuple[str, float]] = {}  # ended session -> (updated_at, when read)
+        spends: dict[int, Any] = {}
+        try:
+            while not worker.is_cancelled and not self._stop.is_set():
+                rows: dict[str, Any] = {}
+                budgets: dict[int, Any] = {}
+                try:
+                    for s in list(self.data.sessions):
+                        if s.state not in LIVE:
+                            if s.id in final:
+                                continue
+                            # an ended one changes only while it settles: now and then
+                            last = checked.get(s.id)
+                            if (last is not None and last[0] == s.updated_at
+                                    and time.monotonic() - last[1] < METRICS_ENDED):
+                                continue
+                            checked[s.id] = (s.updated_at, time.monotonic())
+                        m = metrics.session_metrics(feed.store, s.id)
+                        if m is None:
+                            continue
+                        if m.final and s.state not in LIVE:
+                            final.add(s.id)
+                        if seen.get(s.id) != m.updated_at:
+                            seen[s.id] = m.updated_at
+                            rows[s.id] = m
+                    config = self.manager.config.budgets
+                    for p in list(self.data.projects):
+                        budget = config.for_project(p.name)
+                        if budget <= 0:
+                            continue
+                        sp = metrics.spent(feed.store, p.id, budget=budget)
+                        if spends.get(p.id) != sp:
+                            spends[p.id] = budgets[p.id] = sp
+                except Exception:  # a locked or busy db: next round
+                    pass
+                if rows or budgets:
+                    self.post_message(MetricsLoaded(rows, budgets))
+                self._metrics_wake.wait(METRICS_POLL)
+                self._metrics_wake.clear()
+        finally:
+            feed.close()
+
+    @work(thread=True, exclusive=True, group="figures", exit_on_error=False)
+    def _load_figures(self, row_id: str, kind: str, project_id: int | None,
+                      task_key: str | None, session_id: str | None) -> None:
+        """What the details panel shows for a row: a session's metrics row; a task's sum over
+        all its sessions and retries (deleted and archived ones too); a project's summary."""
+        from datetime import datetime, timezone
+
+        from planeai.services import metrics
+        from planeai.services.board import BoardFeed
+        from planeai.tui.model import Figures, ProjectFigures
+
+        try:
+            with BoardFeed.beside(self.manager.store) as feed:
+                store = feed.store
+                session = metrics.session_metrics(store, session_id) if session_id else None
+                task = project = None
+                if kind in ("task", "session") and task_key and project_id is not None:
+                    rows = [m for m in metrics.history(store, project_ids=[project_id])
+                            if m.task_key == task_key]
+                    task = metrics.group(rows, "task")[0] if rows else None
+                elif kind in ("project", "group") and project_id is not None:
+                    name = next((p.name for p in self.data.projects if p.id == project_id), "")
+                    budget = self.manager.config.budgets.for_project(name)
+                    today = datetime.now(timezone.utc).date().isoformat()
+                    rows = metrics.history(store, project_ids=[project_id], since=today)
+                    project = ProjectFigures(
+                        sum(m.cost_usd or 0.0 for m in rows), len(rows),
+                        sum(m.busy_s for m in rows),
+                        metrics.spent(store, project_id, budget=budget))
+        except Exception:  # a locked db, a project removed meanwhile: nothing to show
+            return
+        self.post_message(FiguresLoaded(row_id, Figures(session, task, project)))
 
     def refresh_stats(self) -> None:
         """Compute every +/- again now (after a commit or a merge). Returns None."""
