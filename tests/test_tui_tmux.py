@@ -21,7 +21,7 @@ pytestmark = [pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux not 
               pytest.mark.timeout(180)]
 
 COLS, ROWS = 150, 40
-SIDEBAR = 52  # the sidebar's width; the main pane starts right of it
+SIDEBAR = COLS * 33 // 100  # the sidebar's width (a third); the main pane starts right of it
 
 
 class Term:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 
 from planeai.cli.common import print_json, store, table
-from planeai.errors import NotFoundError
 
 
 def add(args: argparse.Namespace) -> int:
@@ -63,15 +62,11 @@ def show(args: argparse.Namespace) -> int:
 
 
 def remove(args: argparse.Namespace) -> int:
-    with store() as s:
-        p = s.find_project(args.project)
-        if p is None:
-            from planeai.services.context import canonical
+    from planeai.services import projects
 
-            p = s.find_project(canonical(args.project))
-        if p is None:
-            raise NotFoundError(f"no project {args.project!r}")
-        n = s.remove_project(p, purge=args.purge)
+    with store() as s:
+        p = projects.find(s, args.project)
+        n = projects.remove_project(s, p, purge=args.purge)
     if args.purge:
         print(f"removed project {p.name} and deleted its {n} tasks")
     else:

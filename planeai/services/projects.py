@@ -6,7 +6,7 @@ from pathlib import Path
 
 from planeai.core import validate
 from planeai.core.models import Project
-from planeai.errors import ConflictError, ValidationError
+from planeai.errors import ConflictError, NotFoundError, ValidationError
 from planeai.services.context import canonical, repo_root_of
 from planeai.store.repository import Store
 
@@ -54,3 +54,17 @@ def add_project(store: Store, path: str | Path, *, name: str | None = None,
     name = validate.name(name or Path(real).name, "project name")
     prefix = validate.key_prefix(key) if key else _free_prefix(store, validate.derive_prefix(name))
     return store.add_project(name, prefix, real, head_branch(Path(real))), False
+
+
+def find(store: Store, ref: str) -> Project:
+    """A project by name, key or path; NotFoundError names what was asked."""
+    p = store.find_project(ref) or store.find_project(canonical(ref))
+    if p is None:
+        raise NotFoundError(f"no project {ref!r}")
+    return p
+
+
+def remove_project(store: Store, project: Project, *, purge: bool = False) -> int:
+    """Remove a project from the board (its tasks kept, so `project add` restores it), or with
+    ``purge`` delete its tasks too; returns how many tasks were deleted."""
+    return store.remove_project(project, purge=purge)

@@ -31,6 +31,13 @@ ACTIONS: list[Action] = [
            "(same worktree)", footer=False),
     Action("a", "a", "archive_session", "Archive", "Stop and archive the selected session",
            footer=False),
+    Action("X", "X", "delete_task", "Delete task", "Delete the selected task (its subtasks "
+           "too, after a second confirmation)", footer=False),
+    Action("ctrl+x", "^x", "delete_session", "Delete session", "Delete the selected session: "
+           "stop it, remove its worktree and forget it; refused when work would be lost, "
+           "then offered forced (the work kept in a recovery ref)", footer=False),
+    Action("w", "w", "next_needs_input", "Next waiting", "Jump to the next session that "
+           "needs input (its question is waiting)", footer=False),
     Action("p", "p", "send_prompt", "Prompt", "Send a prompt to the selected session "
            "(only when its agent is idle)"),
     Action("K", "K", "send_keys", "Keys", "Press keys in the selected session: answer its "
@@ -53,6 +60,13 @@ ACTIONS: list[Action] = [
            "of its terminal: wall, busy, idle and needs-input time, exit code, tokens, model, "
            "estimated cost, and the task's sum over all its sessions (i again: the terminal)",
            footer=False),
+    Action("plus", "+", "add_project", "Add project", "Add a project: the path of a git repo",
+           footer=False),
+    Action("minus", "-", "remove_project", "Remove project", "Remove the selected project "
+           "from the list (its tasks are kept; adding the path again restores it)",
+           footer=False),
+    Action("b", "b", "toggle_sidebar", "Sidebar", "Hide / show the sidebar (the agent's "
+           "terminal takes the width)", footer=False),
     Action("slash", "/", "filter", "Filter", "Filter tasks by key or title (escape clears)"),
     Action("tab", "tab", "focus_terminal", "Terminal", "Type into the selected session's "
            "terminal (ctrl+] comes back)", footer=False),
@@ -97,7 +111,10 @@ _TITLES = {"new_task": "New task", "new_subtask": "New subtask", "edit_task": "E
            "archive_session": "Archive session", "send_prompt": "Send prompt",
            "send_keys": "Send keys",
            "attach": "Attach full screen", "toggle_dispatch": "Toggle auto-dispatch",
-           "filter": "Filter tasks",
+           "filter": "Filter tasks", "delete_task": "Delete task",
+           "delete_session": "Delete session", "next_needs_input": "Next session needing input",
+           "add_project": "Add project", "remove_project": "Remove project",
+           "toggle_sidebar": "Hide / show the sidebar",
            "focus_terminal": "Focus terminal", "help": "Help", "quit": "Quit",
            "command_palette": "Command palette", "diff": "Diff of the task",
            "compare": "Compare the task's sessions",

@@ -41,6 +41,7 @@ from planeai.tui.actions import ACTIONS, actions_for
 from planeai.tui.details import Details
 from planeai.tui.keybar import KeyBar
 from planeai.tui.main_pane import MainPaneMixin
+from planeai.tui.manage_actions import ManageActionsMixin
 from planeai.tui.model import Data, Row
 from planeai.tui.review_actions import ReviewActionsMixin
 from planeai.tui.selection import SelectionMixin
@@ -57,13 +58,17 @@ _MAIN_ACTIONS = {a.action for a in ACTIONS} - {"quit", "help", "command_palette"
 
 
 class PlaneaiApp(WorkersMixin, TrustPromptMixin, SelectionMixin, MainPaneMixin,
-                 TaskActionsMixin, SessionActionsMixin, ReviewActionsMixin, App,
+                 TaskActionsMixin, SessionActionsMixin, ManageActionsMixin, ReviewActionsMixin,
+                 App,
                  inherit_bindings=False):
     TITLE = "planeai"
     ENABLE_COMMAND_PALETTE = True
 
     CSS = """
-    #left { width: 52; border-right: vkey $primary-darken-2; }
+    /* a third of the window, 28 to 52 columns: at 80x24 the agent's terminal keeps 52
+       (TerminalView.on_resize resizes the session's PTY / tmux pane to follow) */
+    #left { width: 33%; min-width: 28; max-width: 52; border-right: vkey $primary-darken-2; }
+    #left.-hidden { display: none; }
     #filter { display: none; }
     #filter.-show { display: block; }
     #main { width: 1fr; }
@@ -347,7 +352,18 @@ class PlaneaiApp(WorkersMixin, TrustPromptMixin, SelectionMixin, MainPaneMixin,
                 return False
         return True
 
+    def action_toggle_sidebar(self) -> None:
+        left = self.query_one("#left")
+        left.toggle_class("-hidden")
+        if not left.has_class("-hidden"):
+            self.sidebar.focus()
+        elif self.term.session_name and self.terminal_shown:
+            self.term.focus()
+        else:
+            self.set_focus(None)
+
     def action_filter(self) -> None:
+        self.query_one("#left").remove_class("-hidden")
         f = self.query_one("#filter", Input)
         f.add_class("-show")
         f.focus()

@@ -324,7 +324,7 @@ class Sidebar(ScrollView, can_focus=True):
             name = p.name if p else "?"
             prefix = p.key_prefix if p else ""
             segs = [pad, Segment(fold + name, _PROJECT), Segment(f" {prefix}", _DIM),
-                    Segment(f"  {row.count} tasks", _DIM)]
+                    Segment(f"  {row.count} task{'' if row.count == 1 else 's'}", _DIM)]
             if row.project_id in self.over_budget:  # the dispatcher starts nothing here
                 segs.append(Segment("  $ over budget", _OVER_BUDGET))
             return segs

@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Checkbox, Label, OptionList
+from textual.widgets import Button, Label, OptionList, RadioButton, RadioSet
 from textual.widgets.option_list import Option
 
 
@@ -21,6 +21,15 @@ class StartChoice:
     backend: str
 
 
+class Radio(RadioButton):
+    """A radio button whose dot shows only when chosen: Textual's draws the dot on both and
+    tells them apart by colour alone."""
+
+    @property
+    def BUTTON_INNER(self) -> str:  # type: ignore[override]
+        return "●" if self.value else " "
+
+
 class StartDialog(ModalScreen[StartChoice | None]):
     DEFAULT_CSS = """
     StartDialog { align: center middle; }
@@ -30,7 +39,8 @@ class StartDialog(ModalScreen[StartChoice | None]):
     }
     StartDialog #start-title { text-style: bold; margin-bottom: 1; }
     StartDialog OptionList { height: auto; max-height: 12; }
-    StartDialog .row { height: auto; margin-top: 1; }
+    StartDialog #backend { height: auto; width: 100%; margin-top: 1; border: none;
+        padding: 0; }
     StartDialog #buttons { height: 1; align-horizontal: right; margin-top: 1; }
     StartDialog #buttons Button { margin-left: 2; }
     """
@@ -55,12 +65,14 @@ class StartDialog(ModalScreen[StartChoice | None]):
                 label = f"{spec:<18} {desc}" + ("" if installed else "  (not installed)")
                 options.append(Option(label, id=spec, disabled=not installed))
             yield OptionList(*options, id="agents")
-            with Horizontal(classes="row"):
+            yield Label("Runs on:")
+            # one choice of several: radio buttons (a filled dot), not checkboxes
+            with RadioSet(id="backend"):
                 for b, desc in self.backends:
-                    box = Checkbox(f"{b} backend", value=b == self.backend, id=f"backend-{b}",
-                                   compact=True)
-                    box.tooltip = desc
-                    yield box
+                    radio = Radio(f"{b}: {desc}", value=b == self.backend,
+                                        id=f"backend-{b}")
+                    radio.tooltip = desc
+                    yield radio
             with Horizontal(id="buttons"):
                 yield Button("Cancel", id="cancel", compact=True)
                 yield Button("Start", id="start", variant="primary", compact=True)
@@ -72,12 +84,8 @@ class StartDialog(ModalScreen[StartChoice | None]):
             ol.highlighted = ids.index(self.default)
         ol.focus()
 
-    def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
-        if event.value:
-            self.backend = (event.checkbox.id or "").removeprefix("backend-")
-            for cb in self.query(Checkbox):
-                if cb is not event.checkbox and cb.value:
-                    cb.value = False
+    def on_radio_set_changed(self, event: RadioSet.Changed) -> None:
+        self.backend = (event.pressed.id or "").removeprefix("backend-")
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         self._start(event.option.id)

@@ -63,8 +63,16 @@ class TaskForm(ModalScreen[TaskFormResult | None]):
         self.draft = draft
         self.error = error
 
+    def _key_prefix(self) -> str:
+        """The key of the project the task goes to (its own tasks' keys in the hints)."""
+        pid = self.edit_task.project_id if self.edit_task else self.project_id
+        p = next((p for p in self.projects if p.id == pid), None)
+        p = p or (self.projects[0] if self.projects else None)
+        return p.key_prefix if p else "PLA"
+
     def compose(self) -> ComposeResult:
         t = self.edit_task
+        k = self._key_prefix()
         with Vertical():
             yield Label(f"Edit {t.key}" if t else "New task", id="form-title")
             if t is None and len(self.projects) > 1:
@@ -85,11 +93,11 @@ class TaskForm(ModalScreen[TaskFormResult | None]):
             with Horizontal(classes="field"):
                 yield Label("Blocked by")
                 yield Input(", ".join(t.blocked_by) if t else "", id="blocked_by",
-                            placeholder="PLA-1, PLA-2", compact=True, disabled=t is not None)
+                            placeholder=f"{k}-1, {k}-2", compact=True, disabled=t is not None)
             with Horizontal(classes="field"):
                 yield Label("Parent")
                 yield Input((t.parent_key or "") if t else (self.parent_default or ""),
-                            id="parent", placeholder="PLA-1 (makes it a subtask)", compact=True)
+                            id="parent", placeholder=f"{k}-1 (makes it a subtask)", compact=True)
             with Horizontal(classes="field"):
                 yield Label("Base branch")
                 yield Input((t.base_branch or "") if t else "", id="base_branch",
@@ -121,6 +129,13 @@ class TaskForm(ModalScreen[TaskFormResult | None]):
             self.query_one("#base_branch", Input).value = d.base_branch or ""
             if d.provider in self.agents:
                 self.query_one("#provider", Select).value = d.provider
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        if event.select.id == "project" and isinstance(event.value, int):
+            self.project_id = event.value  # the hints follow the chosen project
+            k = self._key_prefix()
+            self.query_one("#blocked_by", Input).placeholder = f"{k}-1, {k}-2"
+            self.query_one("#parent", Input).placeholder = f"{k}-1 (makes it a subtask)"
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "save":

@@ -1,0 +1,265 @@
+"""The app's layout and its housekeeping actions (issue 17): a sidebar sized to the window
+that can be hidden, backends as radio buttons, hints in the project's own key, deleting
+tasks and sessions, adding a project, jumping to the next session waiting for input."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from conftest import make_repo
+from planeai.tui.confirm import Confirm
+from test_tui_helpers import (FakeBackend, Services, anyio_backend, empty_services,  # noqa: F401
+                              make_app, row_ids, row_text, services, shell_env, wait_for)
+
+pytestmark = [pytest.mark.timeout(120), pytest.mark.anyio]
+
+
+async def loaded(pilot, app):
+    await wait_for(pilot, lambda: app.loads > 0, what="first data load")
+
+
+def said(app, text: str) -> bool:
+    return any(text in str(n.message) for n in app._notifications)
+
+
+@pytest.fixture
+def fake_board(planeai_home, tmp_path, shell_env):
+    """Services whose local sessions are in memory: sessions marked needing input stay so."""
+    svc = Services(planeai_home, make_repo(tmp_path / "web"), backends={"local": FakeBackend()})
+    yield svc
+    svc.close()
+
+
+def fake_session(svc, key: str, sid: str, status: str):
+    s = svc.store.add_session(id=sid, name=key, project=svc.project, task_key=key,
+                              provider="shell", variant=None, backend="local", worktree=None,
+                              branch=None, autonomous=False, argv=["sh"])
+    svc.store.update_session(s.id, state="running", agent_status=status)
+    svc.manager.backend("local").add(key, b"$ ")
+
+
+def pty_columns(app) -> int | None:
+    """The columns the last `stty size` in the session printed (what its PTY says)."""
+    sizes = re.findall(r"^(\d+) (\d+)\s*$", app.term.screen_text(), re.M)
+    return int(sizes[-1][1]) if sizes else None
+
+
+# ---------------------------------------------------------------------- layout
+@pytest.mark.parametrize("size, width", [((80, 24), 28), ((200, 50), 52), ((120, 32), 39)])
+async def test_sidebar_takes_a_third_of_the_window_within_bounds(services, size, width):
+    services.task("Set up CI")
+    app = make_app(services, observe=False)
+    async with app.run_test(size=size) as pilot:
+        await loaded(pilot, app)
+        await pilot.pause()
+        left = app.query_one("#left")
+        assert left.outer_size.width == width
+        main = app.query_one("#main")
+        assert main.size.width == size[0] - width  # the agent's terminal gets the rest
+
+
+async def test_sidebar_follows_a_resize_and_the_terminal_pane_grows(services):
+    app = make_app(services, observe=False)
+    async with app.run_test(size=(200, 50)) as pilot:
+        await loaded(pilot, app)
+        await pilot.resize_terminal(80, 24)
+        await wait_for(pilot, lambda: app.query_one("#left").outer_size.width == 28,
+                       what="sidebar narrowed")
+        assert app.query_one("#main").size.width == 52
+
+
+async def test_b_hides_and_shows_the_sidebar(services):
+    services.task("Set up CI")
+    app = make_app(services, observe=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await loaded(pilot, app)
+        await pilot.press("b")
+        await wait_for(pilot, lambda: app.query_one("#main").size.width == 80,
+                       what="main pane full width")
+        assert not app.query_one("#left").display
+        await pilot.press("b")
+        await wait_for(pilot, lambda: app.query_one("#main").size.width == 52,
+                       what="sidebar back")
+        assert app.focused is app.sidebar
+
+
+async def test_hiding_the_sidebar_resizes_the_sessions_terminal(services):
+    from test_tui import start_shell, type_line
+
+    t = services.task("Set up CI")
+    app = make_app(services)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await loaded(pilot, app)
+        await start_shell(pilot, app, t.key)
+        await type_line(pilot, "stty size")
+        assert app.term.size.width == 52
+        await wait_for(pilot, lambda: pty_columns(app) == 52, what="52 columns in the PTY")
+        await pilot.press("ctrl+right_square_bracket")
+        await pilot.press("b")
+        await wait_for(pilot, lambda: app.term.size.width == 80, what="terminal full width")
+        app.term.focus()
+        await type_line(pilot, "clear; stty size")
+        await wait_for(pilot, lambda: pty_columns(app) == 80, what="80 columns in the PTY")
+
+
+# ---------------------------------------------------------------------- dialogs
+async def test_start_dialog_offers_every_backend_as_one_radio_choice(services):
+    from textual.widgets import RadioButton, RadioSet
+
+    from planeai.tui.start_dialog import StartDialog
+
+    t = services.task("Set up CI")
+    app = make_app(services, observe=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await loaded(pilot, app)
+        app.sidebar.select_id(f"t:{t.key}")
+        await pilot.press("s")
+        await wait_for(pilot, lambda: isinstance(app.screen, StartDialog), what="start dialog")
+        radios = list(app.screen.query(RadioButton))
+        offered = [name for name, _ in services.manager.backend_choices()]
+        assert [r.id for r in radios] == [f"backend-{b}" for b in offered]
+        assert app.screen.query_one(RadioSet)
+        assert [r.value for r in radios].count(True) == 1
+        # told apart without colour: only the chosen one shows its dot
+        assert ["●" in r.render().plain for r in radios] == [r.value for r in radios]
+        other = next(r for r in radios if not r.value) if len(radios) > 1 else None
+        if other is not None:
+            other.value = True  # choosing one unchooses the other
+            await pilot.pause()
+            assert [r.value for r in radios].count(True) == 1
+            assert ["●" in r.render().plain for r in radios] == [r.value for r in radios]
+            assert app.screen.backend == other.id.removeprefix("backend-")
+
+
+async def test_task_form_hints_use_the_projects_own_key(services):
+    from textual.widgets import Input
+
+    from planeai.tui.task_form import TaskForm
+
+    services.task("Set up CI")
+    key = services.project.key_prefix
+    assert key != "PLA"
+    app = make_app(services, observe=False)
+    async with app.run_test(size=(120, 32)) as pilot:
+        await loaded(pilot, app)
+        await pilot.press("n")
+        await wait_for(pilot, lambda: isinstance(app.screen, TaskForm), what="task form")
+        assert app.screen.query_one("#blocked_by", Input).placeholder == f"{key}-1, {key}-2"
+        assert app.screen.query_one("#parent", Input).placeholder.startswith(f"{key}-1 ")
+
+
+async def test_one_task_is_not_one_tasks(services):
+    services.task("Set up CI")
+    app = make_app(services, observe=False)
+    async with app.run_test(size=(120, 32)) as pilot:
+        await loaded(pilot, app)
+        assert "1 task" in row_text(app, "p:1") and "1 tasks" not in row_text(app, "p:1")
+
+
+# ---------------------------------------------------------------------- actions
+async def test_delete_task_asks_and_deletes_subtasks_on_a_second_yes(services):
+    parent = services.task("Write docs")
+    kid = services.task("API section", parent=parent.key)
+    keep = services.task("Keep me")
+    app = make_app(services, observe=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await loaded(pilot, app)
+        assert app.sidebar.select_id(f"t:{parent.key}")
+        await pilot.press("X")
+        await wait_for(pilot, lambda: isinstance(app.screen, Confirm), what="confirm")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: isinstance(app.screen, Confirm)
+                       and kid.key in app.screen.question, what="subtasks confirm")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: f"t:{parent.key}" not in row_ids(app)
+                       and f"t:{kid.key}" not in row_ids(app), what="rows gone")
+        assert [t.key for t in services.store.list_tasks()] == [keep.key]
+
+
+async def test_delete_task_no_keeps_it(services):
+    t = services.task("Keep me")
+    app = make_app(services, observe=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await loaded(pilot, app)
+        assert app.sidebar.select_id(f"t:{t.key}")
+        await pilot.press("X")
+        await wait_for(pilot, lambda: isinstance(app.screen, Confirm), what="confirm")
+        await pilot.press("n")
+        await pilot.pause()
+        assert [x.key for x in services.store.list_tasks()] == [t.key]
+
+
+async def test_delete_session_refuses_unsaved_work_then_forces_with_a_recovery_ref(services):
+    from test_tui import start_shell
+
+    t = services.task("Set up CI")
+    app = make_app(services)
+    async with app.run_test(size=(120, 32)) as pilot:
+        await loaded(pilot, app)
+        await start_shell(pilot, app, t.key)
+        s = app.data.task_session(t.key)
+        assert s.worktree and Path(s.worktree).is_dir()
+        (Path(s.worktree) / "notes.txt").write_text("unsaved work\n")
+        app.sidebar.focus()
+        await pilot.press("ctrl+x")
+        await wait_for(pilot, lambda: isinstance(app.screen, Confirm), what="confirm")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: isinstance(app.screen, Confirm)
+                       and "would be lost" in app.screen.question, what="refusal shown")
+        assert services.store.get_session(s.id)  # the refusal changed nothing
+        assert Path(s.worktree, "notes.txt").exists()
+        await pilot.press("y")
+        await wait_for(pilot, lambda: said(app, "its work is kept in"), what="recovery ref")
+        assert s.id not in {x.id for x in services.store.list_sessions()}
+        assert not Path(s.worktree).exists()
+
+
+async def test_add_project_from_the_app_and_a_bad_path_keeps_the_dialog(empty_services,
+                                                                          tmp_path):
+    from textual.widgets import Input
+
+    from planeai.tui.path_dialog import PathDialog
+
+    repo = make_repo(tmp_path / "shop")
+    app = make_app(empty_services, observe=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await loaded(pilot, app)
+        await pilot.press("plus")
+        await wait_for(pilot, lambda: isinstance(app.screen, PathDialog), what="path dialog")
+        bad = str(tmp_path / "nowhere")
+        app.screen.query_one("#path", Input).value = bad
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, PathDialog) and app.screen.error,
+                       what="refusal in the dialog")
+        assert app.screen.query_one("#path", Input).value == bad  # nothing typed is lost
+        app.screen.query_one("#path", Input).value = str(repo)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: "p:1" in row_ids(app), what="project row")
+        assert app.data.projects[0].path == str(repo.resolve())
+        await pilot.press("minus")
+        await wait_for(pilot, lambda: isinstance(app.screen, Confirm), what="remove confirm")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: "p:1" not in row_ids(app), what="project removed")
+
+
+async def test_w_jumps_to_the_next_session_needing_input(fake_board):
+    a = fake_board.task("First")
+    b = fake_board.task("Second")
+    c = fake_board.task("Third")
+    fake_session(fake_board, a.key, "aaaa0001", "needs_input")
+    fake_session(fake_board, b.key, "aaaa0002", "busy")
+    fake_session(fake_board, c.key, "aaaa0003", "needs_input")
+    app = make_app(fake_board, observe=False, reconcile=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await loaded(pilot, app)
+        app.sidebar.select_id("p:1")
+        seen = []
+        for _ in range(3):
+            await pilot.press("w")
+            await pilot.pause()
+            seen.append(app.sidebar.current.id)
+        assert seen[:2] in ([f"t:{a.key}", f"t:{c.key}"], [f"t:{c.key}", f"t:{a.key}"])
+        assert seen[2] == seen[0]  # it wraps around
