@@ -263,3 +263,42 @@ async def test_w_jumps_to_the_next_session_needing_input(fake_board):
             seen.append(app.sidebar.current.id)
         assert seen[:2] in ([f"t:{a.key}", f"t:{c.key}"], [f"t:{c.key}", f"t:{a.key}"])
         assert seen[2] == seen[0]  # it wraps around
+
+
+async def test_the_start_dialog_takes_a_first_prompt_and_autonomous(services):
+    """The start dialog's options reach the session: a first prompt (the agent prints it),
+    autonomous recorded on the session; a scratch session is not offered autonomous."""
+    from conftest import install_echo_agent
+
+    from planeai.tui.start_dialog import StartDialog
+
+    install_echo_agent(services.locs.user_providers_dir)
+    services.task("Prompted")
+    app = make_app(services)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: app.loads > 0, what="first load")
+        assert app.sidebar.select_id("t:DEM-1")
+        await pilot.press("s")
+        await wait_for(pilot, lambda: isinstance(app.screen, StartDialog), what="start dialog")
+        dialog = app.screen
+        ol = dialog.query_one("OptionList")
+        ol.highlighted = [o.id for o in ol._options].index("echoer")
+        dialog.query_one("#autonomous").value = True
+        assert dialog.query_one("#yolo").value is False  # yolo is asked for, never assumed
+        dialog.query_one("#prompt").value = "count to $((2+3))"
+        await pilot.click("#start")
+        await wait_for(pilot, lambda: services.store.sessions_for_task("DEM-1"),
+                       what="the session")
+        s = services.store.sessions_for_task("DEM-1")[0]
+        assert s.autonomous and s.agent == "echoer"
+        be = services.manager.backend("local")
+        await wait_for(pilot, lambda: "prompt: count to $((2+3))" in be.snapshot(s.name).text,
+                       what="the prompt, literally, at the agent")
+        services.manager.stop(s.id)
+        # a scratch session (a project row) has no task to work alone on
+        await pilot.press("ctrl+right_square_bracket")  # back from the terminal to the list
+        assert app.sidebar.select_id(f"p:{services.project.id}")
+        await pilot.press("s")
+        await wait_for(pilot, lambda: isinstance(app.screen, StartDialog), what="dialog again")
+        assert not list(app.screen.query("#autonomous"))
+        await pilot.press("escape")

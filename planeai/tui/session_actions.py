@@ -51,7 +51,9 @@ class SessionActionsMixin:
             def start():
                 return self.manager.start(
                     task_key=task.key if task else None, project=None if task else project,
-                    agent=choice.agent, backend=choice.backend, cols=w, rows=h)
+                    agent=choice.agent, backend=choice.backend, cols=w, rows=h,
+                    yolo=choice.yolo, autonomous=choice.autonomous,
+                    prompt=choice.prompt or None)
 
             self._service("start session", start,
                           lambda s: self.post_message(self.Show(
@@ -59,7 +61,8 @@ class SessionActionsMixin:
                               focus_terminal=True, session_id=s.id)))
 
         self.push_screen(StartDialog(target=target, agents=agents, default=default,
-                                     backends=backends, backend=backend), done)
+                                     backends=backends, backend=backend,
+                                     for_task=task is not None), done)
 
     def action_stop_session(self) -> None:
         s = self._current_session()

@@ -1,5 +1,6 @@
-"""Start a session: choose the agent (provider / variant) and where it runs. Returns a
-StartChoice, or None when cancelled."""
+"""Start a session: choose the agent (provider / variant), where it runs, and how: a first
+prompt, yolo (the agent's permission-skipping flag), autonomous (the task's own prompt, as the
+dispatcher starts it). Returns a StartChoice, or None when cancelled."""
 
 from __future__ import annotations
 
@@ -9,16 +10,20 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Label, OptionList, RadioButton, RadioSet
+from textual.widgets import Button, Checkbox, Input, Label, OptionList, RadioButton, RadioSet
 from textual.widgets.option_list import Option
 
 
 @dataclass(frozen=True)
 class StartChoice:
-    """The agent spec (``provider`` or ``provider-variant``) and the backend to run it on."""
+    """The agent spec (``provider`` or ``provider-variant``), the backend to run it on, and
+    the start options (``prompt`` "" for none)."""
 
     agent: str
     backend: str
+    yolo: bool = False
+    autonomous: bool = False
+    prompt: str = ""
 
 
 class Radio(RadioButton):
@@ -30,6 +35,14 @@ class Radio(RadioButton):
         return "●" if self.value else " "
 
 
+class Tick(Checkbox):
+    """A checkbox that shows a tick only when on (Textual's draws an X either way)."""
+
+    @property
+    def BUTTON_INNER(self) -> str:  # type: ignore[override]
+        return "✓" if self.value else " "
+
+
 class StartDialog(ModalScreen[StartChoice | None]):
     DEFAULT_CSS = """
     StartDialog { align: center middle; }
@@ -38,9 +51,11 @@ class StartDialog(ModalScreen[StartChoice | None]):
         border: round $accent; background: $surface; padding: 0 1;
     }
     StartDialog #start-title { text-style: bold; margin-bottom: 1; }
-    StartDialog OptionList { height: auto; max-height: 12; }
-    StartDialog #backend { height: auto; width: 100%; margin-top: 1; border: none;
-        padding: 0; }
+    StartDialog OptionList { height: auto; max-height: 8; }
+    StartDialog #backend { height: auto; width: 100%; border: none; padding: 0; }
+    StartDialog #options { height: auto; }
+    StartDialog #options Checkbox { border: none; padding: 0; margin-right: 2; }
+    StartDialog #prompt { margin-top: 0; }
     StartDialog #buttons { height: 1; align-horizontal: right; margin-top: 1; }
     StartDialog #buttons Button { margin-left: 2; }
     """
@@ -48,14 +63,16 @@ class StartDialog(ModalScreen[StartChoice | None]):
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, *, target: str, agents: list[tuple[str, str, bool]], default: str,
-                 backends: list[tuple[str, str]], backend: str) -> None:
-        """agents: (spec, description, installed); backends: (name, description)."""
+                 backends: list[tuple[str, str]], backend: str, for_task: bool = True) -> None:
+        """agents: (spec, description, installed); backends: (name, description);
+        ``for_task``: autonomous is offered only for a task (a scratch session has none)."""
         super().__init__()
         self.target = target
         self.agents = agents
         self.default = default
         self.backends = backends
         self.backend = backend
+        self.for_task = for_task
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -73,6 +90,13 @@ class StartDialog(ModalScreen[StartChoice | None]):
                                         id=f"backend-{b}")
                     radio.tooltip = desc
                     yield radio
+            with Horizontal(id="options"):
+                yield Tick("yolo: no permission prompts", id="yolo", compact=True)
+                if self.for_task:
+                    yield Tick("autonomous: works alone", id="autonomous",
+                               compact=True)
+            yield Input(id="prompt", compact=True,
+                        placeholder="first prompt (optional)")
             with Horizontal(id="buttons"):
                 yield Button("Cancel", id="cancel", compact=True)
                 yield Button("Start", id="start", variant="primary", compact=True)
@@ -98,9 +122,17 @@ class StartDialog(ModalScreen[StartChoice | None]):
         else:
             self.dismiss(None)
 
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        opt = self.query_one(OptionList).highlighted_option
+        self._start(opt.id if opt else None)
+
     def _start(self, agent: str | None) -> None:
         if agent:
-            self.dismiss(StartChoice(agent=agent, backend=self.backend))
+            auto = self.query("#autonomous").results(Checkbox)
+            self.dismiss(StartChoice(
+                agent=agent, backend=self.backend, yolo=self.query_one("#yolo", Checkbox).value,
+                autonomous=any(c.value for c in auto),
+                prompt=self.query_one("#prompt", Input).value.strip()))
 
     def action_cancel(self) -> None:
         self.dismiss(None)
