@@ -24,6 +24,7 @@ import pytest
 from conftest import install_echo_agent, make_repo
 
 from planeai.core import validate
+from support.cli_errors import one_line_error
 
 NOT_UTF8 = b'name = "broken"\nbinary = "sh"\ncommand = ["sh"]\n# caf\xe9 au lait\n'
 
@@ -39,17 +40,6 @@ def ok(*args: str, **kw) -> subprocess.CompletedProcess:
     r = cli(*args, **kw)
     assert r.returncode == 0, (r.stdout, r.stderr)
     return r
-
-
-def one_line_error(r: subprocess.CompletedProcess, *needles: str) -> str:
-    assert r.returncode == 1, (r.stdout, r.stderr)
-    assert "Traceback" not in r.stderr, r.stderr
-    lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1, r.stderr
-    assert lines[0].startswith("planeai: error: "), lines[0]
-    for n in needles:
-        assert n in lines[0], lines[0]
-    return lines[0]
 
 
 @pytest.fixture

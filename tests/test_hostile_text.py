@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from conftest import install_echo_agent, retry_until
+from support.cli_errors import one_line_error
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux not installed")
 
@@ -58,14 +59,6 @@ def cli_ok(env, *args, cwd=None):
     r = cli(env, *args, cwd=cwd)
     assert r.returncode == 0, r.stderr
     return r
-
-
-def one_line_error(r, *needles):
-    assert r.returncode == 1, (r.stdout, r.stderr)
-    assert "Traceback" not in r.stderr
-    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
-    for n in needles:
-        assert n in r.stderr, r.stderr
 
 
 def hostile(canary: Path) -> str:

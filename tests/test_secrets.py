@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, retry_until
+from support.cli_errors import one_line_error
 
 needs_tmux = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux not installed")
 
@@ -36,14 +37,6 @@ def ok(env, *args, **kw):
     r = cli(env, *args, **kw)
     assert r.returncode == 0, (r.stdout, r.stderr)
     return r
-
-
-def one_line_error(r, *needles):
-    assert r.returncode == 1, (r.stdout, r.stderr)
-    assert "Traceback" not in r.stderr
-    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
-    for n in needles:
-        assert n in r.stderr, r.stderr
 
 
 @pytest.fixture
