@@ -311,6 +311,8 @@ class PlaneaiApp(WorkersMixin, TrustPromptMixin, SelectionMixin, MainPaneMixin,
         return True
 
     def on_sidebar_highlighted(self, message: Sidebar.Highlighted) -> None:
+        if self._main_gone():  # a highlight still queued as the app ends
+            return
         self.selected_row = message.row
         pid = message.row.project_id if message.row is not None else None
         project = next((p for p in self.data.projects if p.id == pid), None)
