@@ -171,6 +171,19 @@ def install_echo_agent(providers_dir: Path, name: str = "echoer") -> str:
     return name
 
 
+def trusted_repo_provider(repo: Path, name: str, toml: str) -> Path:
+    """A provider file ``name``.toml in the repo's own .planeai/providers, and the repo
+    trusted (a repo's provider files run nothing until then). Returns the file."""
+    from planeai.services import trust
+
+    pdir = Path(repo) / ".planeai" / "providers"
+    pdir.mkdir(parents=True, exist_ok=True)
+    path = pdir / f"{name}.toml"
+    path.write_text(toml)
+    trust.trust(trust.read_content(repo))
+    return path
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     """With CI=true a test that would skip (a missing agent CLI, tmux, Docker) fails instead:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import retry_until
+from conftest import retry_until, trusted_repo_provider
 
 from planeai import config as config_mod
 from planeai.core.models import Status
@@ -28,13 +28,10 @@ AGENT = Path(__file__).parent / "support" / "scripted_agent.py"
 
 @pytest.fixture
 def project(repo):
-    pdir = repo / ".planeai" / "providers"
-    pdir.mkdir(parents=True)
-    (pdir / "scripted.toml").write_text(
-        'name = "scripted"\nbinary = "python3"\n'
-        f'command = ["{sys.executable}", "{AGENT}", "{{task.key}}"]\n'
-        '[status]\nbusy = ["esc to interrupt"]\nidle = ["^> ?\\\\Z"]\n')
-    trust.trust(trust.read_content(repo))  # a project's provider files run only once trusted
+    trusted_repo_provider(repo, "scripted",
+                          'name = "scripted"\nbinary = "python3"\n'
+                          f'command = ["{sys.executable}", "{AGENT}", "{{task.key}}"]\n'
+                          '[status]\nbusy = ["esc to interrupt"]\nidle = ["^> ?\\\\Z"]\n')
     with open_store() as s:
         p, _ = add_project(s, repo)
     return p

@@ -15,13 +15,14 @@ from pathlib import Path
 
 import pytest
 
+from conftest import trusted_repo_provider
 from planeai import config as config_mod
 from planeai.agents_usage import records
 from planeai.agents_usage.claude import ClaudeTranscripts, project_dir_name
 from planeai.agents_usage.usage import Tokens
 from planeai.core.models import SessionState
 from planeai.paths import locations
-from planeai.services import metrics, trust
+from planeai.services import metrics
 from planeai.services.context import open_store
 from planeai.services.metrics import MetricsCollector, over_budget, spent
 from planeai.services.projects import add_project
@@ -205,13 +206,11 @@ def test_busy_idle_needs_input_times_of_a_scripted_agent(repo, tmp_path):
     a screen change is seen within ~0.3 s; start-up counts in wall time only)."""
     agent = tmp_path / "timed_agent.py"
     agent.write_text(TIMED_AGENT)
-    pdir = repo / ".planeai" / "providers"
-    pdir.mkdir(parents=True)
-    (pdir / "timed.toml").write_text(
+    trusted_repo_provider(
+        repo, "timed",
         f'name = "timed"\nbinary = "python3"\ncommand = ["{sys.executable}", "{agent}"]\n'
         '[status]\nneeds_input = ["Do you want to proceed\\\\?"]\n'
         'busy = ["esc to interrupt"]\nidle = ["^> ?\\\\Z"]\n')
-    trust.trust(trust.read_content(repo))
     store = _store()
     p, _ = add_project(store, repo)
     key = add_task(store, p, "timed").key

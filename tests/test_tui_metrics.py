@@ -11,9 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import make_repo
+from conftest import make_repo, trusted_repo_provider
 from planeai import config as config_mod
-from planeai.services import trust
 from planeai.services.metrics import MetricsCollector
 from test_metrics import _write_transcript
 from test_tui_helpers import Services, anyio_backend, make_app, shell_env, wait_for  # noqa: F401
@@ -38,14 +37,12 @@ def _scripted_provider(repo: Path, tmp_path: Path) -> None:
     """A provider whose records are Claude Code's (``usage = "claude"``), priced like Sonnet."""
     agent = tmp_path / "busy_agent.py"
     agent.write_text(BUSY_AGENT)
-    pdir = repo / ".planeai" / "providers"
-    pdir.mkdir(parents=True)
-    (pdir / "scripted.toml").write_text(
+    trusted_repo_provider(
+        repo, "scripted",
         f'name = "scripted"\nbinary = "python3"\ncommand = ["{sys.executable}", "{agent}"]\n'
         'usage = "claude"\n'
         '[status]\nbusy = ["esc to interrupt"]\nidle = ["^> ?\\\\Z"]\n'
         '[prices]\n"claude-sonnet-*" = { input = 3.0, output = 15.0 }\n')
-    trust.trust(trust.read_content(repo))
 
 
 def _line(app, row_id: str) -> str:
