@@ -38,7 +38,7 @@ DAY = 86_400
 WEEK = 7 * DAY
 COUNT_MAX = 1000  # sessions, retries, per-project limits: more is a typo, not a plan
 
-# section -> key -> Key. A section named "*" inside means free-form sub-tables (checked per key).
+# section -> key -> Key. Sections of free-form sub-tables ([hosts.NAME]) are in SUBTABLES below.
 SCHEMA: dict[str, dict[str, Key]] = {
     "defaults": {
         # "" = first installed agent CLI in providers' preference order, else "shell"
@@ -120,7 +120,102 @@ SCHEMA: dict[str, dict[str, Key]] = {
         # 0600 JSON file in planeai's config dir, PLAINTEXT at rest: opt in where no keyring)
         "store": Key(str, "keyring", choices=("keyring", "file")),
     },
+    "sandbox": {
+        # Run agents in Docker (planeai.sandbox): on for every session, or per project,
+        # provider or task (name/key -> true|false; the most specific one wins; a start's
+        # --sandbox/--no-sandbox beats them all)
+        "enabled": Key(bool, False),
+        "projects": Key(dict, {}, validator=lambda v: _bool_table(v)),
+        "providers": Key(dict, {}, validator=lambda v: _bool_table(v)),
+        "tasks": Key(dict, {}, validator=lambda v: _bool_table(v)),
+        # "none", "host", "bridge" or a network made with `docker network create`
+        "network": Key(str, "bridge", validator=lambda v: _docker_name(v, "network")),
+        "memory": Key(str, "4g", validator=lambda v: _docker_size(v)),  # swap included
+        "cpus": Key(float, 2.0, min=0.1, max=1024),
+        "pids": Key(int, 512, min=16, max=1_000_000),
+        "tmp_size": Key(str, "1g", validator=lambda v: _docker_size(v)),  # the private /tmp
+        # more variables passed from planeai's environment into every container (the
+        # provider's own `sandbox_env` always are); never a secret's name
+        "env": Key(list, [], item_type=str),
+        # what `planeai sandbox build` builds the agent images on
+        "base_image": Key(str, "planeai-base:bookworm",
+                          validator=lambda v: _docker_name(v, "image")),
+    },
+    "plane": {
+        # Plane (planeai.services.plane_sync / plane_agent): the API key is the secret
+        # PLANE_API_KEY, the webhook secret PLANE_WEBHOOK_SECRET (keyring or environment)
+        "url": Key(str, "https://api.plane.so"),
+        "workspace": Key(str, ""),
+        "auth": Key(str, "api_key", choices=("api_key", "bearer")),
+        # Plane project id -> planeai project name: what is synced, where runs go
+        "projects": Key(dict, {}, validator=lambda v: _str_table(v)),
+        "sync_interval": Key(float, 300.0, min=0, max=WEEK),
+        # the state groups synced: open work by default
+        "groups": Key(list, ["backlog", "unstarted", "started"], item_type=str,
+                      validator=lambda v: _subset(v, ("backlog", "unstarted", "started",
+                                                      "completed", "cancelled"))),
+        "auto_take": Key(bool, False),
+        "comment_on_done": Key(bool, True),
+        "allow_mentions": Key(bool, False),
+        "agent": Key(str, ""),
+        "backend": Key(str, "", choices=("", *BACKEND_NAMES)),
+        "poll_interval": Key(float, 5.0, min=0.05, max=3600),
+        "max_age": Key(float, 600.0, min=1, max=DAY),
+        "idle_after": Key(float, 3.0, min=0.1, max=DAY),
+        "activity_interval": Key(float, 15.0, min=0, max=3600),
+    },
+    "jira": {
+        # Jira Cloud (planeai.services.trackers): the API token is the secret JIRA_API_TOKEN
+        # (`planeai secret set jira JIRA_API_TOKEN`, or the environment)
+        "url": Key(str, ""),
+        "email": Key(str, ""),
+        # filter name -> JQL: what is synced
+        "filters": Key(dict, {}, validator=lambda v: _jql_table(v)),
+        # filter name -> planeai project: its issues become tasks there on every sync
+        "auto_take": Key(dict, {}, validator=lambda v: _str_table(v)),
+        "sync_interval": Key(float, 300.0, min=0, max=WEEK),
+        # when a taken issue's task is done: post back (comment, transition), each once
+        "write_back": Key(bool, True),
+        "comment": Key(bool, True),
+        "done_transition": Key(str, "Done"),
+    },
 }
+
+
+def _bool_table(value: dict) -> str | None:
+    for k, v in value.items():
+        if not isinstance(v, bool):
+            return f"{k} = {v!r}: values are true or false"
+    return None
+
+
+def _docker_name(value: str, what: str) -> str | None:
+    if not re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9_.:/@-]{0,254}", value):
+        return f"{value!r} is not a Docker {what} name"
+    return None
+
+
+def _docker_size(value: str) -> str | None:
+    if not re.fullmatch(r"[1-9][0-9]{0,12}[bkmg]?", value):
+        return f"{value!r}: a size is a number with b, k, m or g (e.g. 4g)"
+    return None
+
+
+def _jql_table(value: dict) -> str | None:
+    for k, v in value.items():
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", k):
+            return f"{k!r}: a filter name is letters, digits, _ . - (at most 64)"
+        if not isinstance(v, str) or not v.strip():
+            return f"{k} = {v!r}: values are JQL queries"
+    return None
+
+
+def _str_table(value: dict) -> str | None:
+    for k, v in value.items():
+        if not isinstance(v, str) or not v.strip():
+            return f"{k} = {v!r}: values are planeai project names"
+    return None
+
 
 RULE_KEYS = {"project": str, "min_priority": int, "title": str, "parent": str, "provider": str}
 
@@ -185,6 +280,65 @@ def _rules(value: list) -> str | None:
     return None
 
 
+# [hosts.NAME]: machines that run agents over SSH (planeai.remote, planeai.services.hosts).
+# Every key is host-only (HOST_ONLY): a cloned repo must not point planeai at a machine.
+HOST_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}")
+# what reaches ssh as its destination argument: never an option (-oProxyCommand=... runs
+# code), never a URI, one user and one host (an alias of the user's ~/.ssh/config is a host)
+_SSH_TARGET = re.compile(r"(?:[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}@)?"
+                         r"(?:[A-Za-z0-9_][A-Za-z0-9_.-]{0,252}|[0-9A-Fa-f.]*:[0-9A-Fa-f:.]+)")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _ssh_target(value: str) -> str | None:
+    if not _SSH_TARGET.fullmatch(value):
+        return (f"{value!r} is not an ssh destination: user@host or host (an alias from your "
+                "~/.ssh/config); letters, digits, . _ - and no leading -")
+    return None
+
+
+def _remote_path(value: str) -> str | None:
+    """A path on a host: absolute or under the login's home (~/...). Any other text is fine
+    (it is quoted wherever it is used), control characters are not."""
+    if _CONTROL.search(value) or len(value) > 4096:
+        return f"{value!r}: a path has no control characters"
+    if not (value.startswith("/") or value == "~" or value.startswith("~/")):
+        return f"{value!r}: a path on the host starts with / or ~/"
+    return None
+
+
+def _repo_paths(value: dict) -> str | None:
+    for k, v in value.items():
+        if not k.strip() or _CONTROL.search(k):
+            return f"{k!r}: a project name has no control characters"
+        if not isinstance(v, str):
+            return f"{k} = {v!r}: values are paths on the host"
+        problem = _remote_path(v)
+        if problem:
+            return f"{k} = {problem}"
+    return None
+
+
+def _local_path(value: str) -> str | None:
+    return f"{value!r}: a path has no control characters" if _CONTROL.search(value) else None
+
+
+HOST_KEYS: dict[str, Key] = {
+    "ssh": Key(str, None, validator=_ssh_target),  # required
+    "port": Key(int, 0, min=0, max=65535),         # 0 = ssh's own (its config, else 22)
+    "max_sessions": Key(int, 4, min=1, max=COUNT_MAX),
+    "root": Key(str, "~/.planeai", validator=_remote_path),
+    "repos": Key(dict, {}, validator=_repo_paths),  # project name -> path on the host
+    "enabled": Key(bool, True),
+    "ssh_config": Key(str, "", validator=_local_path),  # "" = ssh's own (~/.ssh/config)
+    "connect_timeout": Key(int, 10, min=1, max=600),  # seconds to reach it and log in
+}
+REQUIRED_HOST_KEYS = ("ssh",)
+
+# section -> the keys of each of its free-form sub-tables
+SUBTABLES: dict[str, dict[str, Key]] = {"hosts": HOST_KEYS}
+
+
 def defaults() -> dict[str, dict[str, Any]]:
     return {sec: {k: copy.deepcopy(v.default) for k, v in keys.items()}
             for sec, keys in SCHEMA.items()}
@@ -246,43 +400,68 @@ def _where(path: Path, text: str, section: str, key: str | None) -> str:
 def validate(raw: dict, path: Path, text: str) -> dict:
     """Check a parsed file against SCHEMA; return it unchanged when good."""
     for section, body in raw.items():
-        if section not in SCHEMA:
+        if section not in SCHEMA and section not in SUBTABLES:
             raise ConfigError(
                 f"{_where(path, text, section, None)}: unknown section [{section}]; "
-                f"known: {', '.join(sorted(SCHEMA))}")
+                f"known: {', '.join(sorted([*SCHEMA, *SUBTABLES]))}")
         if not isinstance(body, dict):
             raise ConfigError(f"{_where(path, text, section, None)}: [{section}] must be a table")
+        if section in SUBTABLES:
+            _validate_subtables(section, body, path, text)
+            continue
         keys = SCHEMA[section]
         for key, value in body.items():
-            where = _where(path, text, section, key)
-            spec = keys.get(key)
-            if spec is None:
-                raise ConfigError(
-                    f"{where}: unknown key {section}.{key}; known in [{section}]: "
-                    f"{', '.join(sorted(keys))}")
-            ok = isinstance(value, spec.type) and not (
-                spec.type in (int, float) and isinstance(value, bool))
-            if spec.type is float and isinstance(value, int) and not isinstance(value, bool):
-                ok = True
-            if not ok:
-                raise ConfigError(
-                    f"{where}: {section}.{key} must be {_type_name(spec.type)}, "
-                    f"got {type(value).__name__} {value!r}")
-            if spec.choices and value not in spec.choices:
-                raise ConfigError(
-                    f"{where}: {section}.{key} = {value!r} is not accepted; "
-                    f"one of: {', '.join(map(str, spec.choices))}")
-            if spec.item_type and any(not isinstance(v, spec.item_type) for v in value):
-                plural = {str: "strings", int: "integers"}.get(spec.item_type, "values")
-                raise ConfigError(f"{where}: {section}.{key} must be a list of {plural}")
-            problem = _out_of_range(spec, value)
-            if problem:
-                raise ConfigError(f"{where}: {section}.{key} = {problem}")
-            if spec.validator is not None:
-                problem = spec.validator(value)
-                if problem:
-                    raise ConfigError(f"{where}: {section}.{key}: {problem}")
+            _check_key(_where(path, text, section, key), section, key, keys, value)
     return raw
+
+
+def _validate_subtables(section: str, body: dict, path: Path, text: str) -> None:
+    """[section.NAME] tables, each checked against SUBTABLES[section]."""
+    keys = SUBTABLES[section]
+    for name, table in body.items():
+        where = _where(path, text, f"{section}.{name}", None)
+        if not HOST_NAME.fullmatch(name):
+            raise ConfigError(f"{where}: [{section}.{name!r}]: a name is letters, digits, - "
+                              "and _ (at most 63, starting with a letter or digit)")
+        if not isinstance(table, dict):
+            raise ConfigError(f"{where}: {section}.{name} must be a table [{section}.{name}]")
+        for key, value in table.items():
+            _check_key(_where(path, text, f"{section}.{name}", key), f"{section}.{name}", key,
+                       keys, value)
+        missing = [k for k in REQUIRED_HOST_KEYS if k not in table]
+        if missing:
+            raise ConfigError(f"{where}: [{section}.{name}] needs {missing[0]} "
+                              f"(e.g. {missing[0]} = \"user@build-1\")")
+
+
+def _check_key(where: str, section: str, key: str, keys: dict[str, Key], value) -> None:
+    spec = keys.get(key)
+    if spec is None:
+        raise ConfigError(
+            f"{where}: unknown key {section}.{key}; known in [{section}]: "
+            f"{', '.join(sorted(keys))}")
+    ok = isinstance(value, spec.type) and not (
+        spec.type in (int, float) and isinstance(value, bool))
+    if spec.type is float and isinstance(value, int) and not isinstance(value, bool):
+        ok = True
+    if not ok:
+        raise ConfigError(
+            f"{where}: {section}.{key} must be {_type_name(spec.type)}, "
+            f"got {type(value).__name__} {value!r}")
+    if spec.choices and value not in spec.choices:
+        raise ConfigError(
+            f"{where}: {section}.{key} = {value!r} is not accepted; "
+            f"one of: {', '.join(map(str, spec.choices))}")
+    if spec.item_type and any(not isinstance(v, spec.item_type) for v in value):
+        plural = {str: "strings", int: "integers"}.get(spec.item_type, "values")
+        raise ConfigError(f"{where}: {section}.{key} must be a list of {plural}")
+    problem = _out_of_range(spec, value)
+    if problem:
+        raise ConfigError(f"{where}: {section}.{key} = {problem}")
+    if spec.validator is not None:
+        problem = spec.validator(value)
+        if problem:
+            raise ConfigError(f"{where}: {section}.{key}: {problem}")
 
 
 def load_file(path: Path) -> dict:
@@ -383,6 +562,65 @@ class SecretsSettings:
 
 
 @dataclass(frozen=True)
+class SandboxSettings:
+    enabled: bool
+    projects: dict[str, bool]            # project name -> on/off
+    providers: dict[str, bool]           # provider name -> on/off
+    tasks: dict[str, bool]               # task key -> on/off
+    network: str
+    memory: str
+    cpus: float
+    pids: int
+    tmp_size: str
+    env: tuple[str, ...]
+    base_image: str
+
+
+@dataclass(frozen=True)
+class PlaneSettings:
+    url: str
+    workspace: str
+    auth: str                            # "api_key" (X-API-Key) | "bearer" (bot token)
+    projects: dict[str, str]             # Plane project id -> planeai project name
+    sync_interval: float                 # 0 = no periodic sync
+    groups: tuple[str, ...]              # state groups synced (backlog, unstarted, ...)
+    auto_take: bool                      # every synced item becomes a task of its project
+    comment_on_done: bool                # a task done posts its result as a comment
+    allow_mentions: bool                 # may a run's prompt pick agent and skill (@x:y)?
+    agent: str                           # "" = defaults.provider
+    backend: str                         # "" = defaults.backend
+    poll_interval: float                 # `plane poll`: seconds between feed reads
+    max_age: float                       # webhooks about older runs are refused (stale)
+    idle_after: float                    # idle this long after a turn = the turn is over
+    activity_interval: float             # at most one progress thought per this many s
+
+
+@dataclass(frozen=True)
+class JiraSettings:
+    url: str                             # "" = not configured
+    email: str
+    filters: dict[str, str]              # name -> JQL
+    auto_take: dict[str, str]            # filter name -> planeai project
+    sync_interval: float                 # 0 = no periodic sync (app, dispatcher)
+    write_back: bool                     # post back when a taken issue's task is done
+    comment: bool                        # ... a comment with the result
+    done_transition: str                 # ... and this transition, by name ("" = none)
+
+
+@dataclass(frozen=True)
+class HostSettings:
+    name: str
+    ssh: str                             # user@host or host (an alias of ~/.ssh/config)
+    port: int                            # 0 = ssh's own
+    max_sessions: int
+    root: str                            # where planeai keeps repos and worktrees there
+    repos: dict[str, str]                # project name -> path on the host
+    enabled: bool
+    ssh_config: str                      # "" = ssh's own; else passed as ssh -F
+    connect_timeout: int                 # seconds (ssh ConnectTimeout)
+
+
+@dataclass(frozen=True)
 class NotifySettings:
     events: frozenset[str]
     desktop: bool
@@ -464,6 +702,28 @@ class Config:
     @property
     def secrets(self) -> SecretsSettings:
         return _typed(SecretsSettings, self.data["secrets"])
+
+    @property
+    def sandbox(self) -> SandboxSettings:
+        return _typed(SandboxSettings, self.data["sandbox"])
+
+    @property
+    def plane(self) -> PlaneSettings:
+        return _typed(PlaneSettings, self.data["plane"])
+
+    @property
+    def jira(self) -> JiraSettings:
+        return _typed(JiraSettings, self.data["jira"])
+
+    @property
+    def hosts(self) -> dict[str, HostSettings]:
+        """[hosts.NAME] tables by name, with defaults filled in."""
+        out = {}
+        for name, body in sorted((self.data.get("hosts") or {}).items()):
+            values = {k: copy.deepcopy(spec.default) for k, spec in HOST_KEYS.items()}
+            values.update(copy.deepcopy(body))
+            out[name] = HostSettings(name=name, **values)
+        return out
 
     @property
     def notify(self) -> NotifySettings:
@@ -551,10 +811,28 @@ def load(
 # Keys that decide where planeai writes on this machine or which server its sessions share:
 # a cloned repo must not choose them (worktrees inside another checkout, another home's tmux).
 HOST_ONLY = {"worktrees": {"root"}, "tmux": {"socket"}, "daemon": {"detach_key", "scrollback"},
-             "secrets": {"store"}}  # a repo must not move the user's secrets to plaintext
+             "secrets": {"store"},  # a repo must not move the user's secrets to plaintext
+             # a cloned repo must not switch its own agents out of the sandbox, nor open it
+             "sandbox": {"enabled", "projects", "providers", "tasks", "network", "memory",
+                         "cpus", "pids", "tmp_size", "env", "base_image"},
+             # where the Plane API key is sent, and whether tracker text may pick agents
+             "plane": {"url", "workspace", "auth", "projects", "allow_mentions", "agent",
+                       "backend"},
+             # where the Jira token is sent, what is pulled and what is posted back
+             "jira": {"url", "email", "filters", "auto_take", "write_back", "comment",
+                      "done_transition"},
+             # which machines agents run on, as whom, and where they write there
+             "hosts": set(HOST_KEYS)}
 
 
 def _refuse_host_keys(path: Path, raw: dict) -> None:
+    for section in HOST_ONLY.keys() & SUBTABLES.keys() & raw.keys():
+        for name in raw[section]:  # every key of a sub-table is host-only: the whole table
+            text = path.read_text(encoding="utf-8", errors="replace")
+            raise ConfigError(
+                f"{_where(path, text, f'{section}.{name}', None)}: [{section}.{name}] cannot be "
+                "set by a repo's .planeai/config.toml (it decides which machines planeai "
+                "connects to); set it in your user config or --config instead")
     for section, keys in HOST_ONLY.items():
         for key in keys & set(raw.get(section) or {}):
             text = path.read_text(encoding="utf-8", errors="replace")

@@ -36,6 +36,7 @@ _KEYS: dict[str, type | tuple[type, ...]] = {
     "skills": dict, "status": dict, "agent": bool, "dialogs": list,
     "login_check": list, "login_files": list, "login_hint": str,
     "usage": str, "prices": dict,
+    "docker_image": str, "sandbox_state": list, "sandbox_env": list,
 }
 # `binary` defaults to the command's first word (a minimal file is `name` and `command`)
 _REQUIRED = {"name", "command"}
@@ -97,6 +98,17 @@ class Provider:
     # nowhere planeai reads) and USD per million tokens per model or glob ([prices])
     usage: str = ""
     prices: dict = field(default_factory=dict)
+    # The Docker sandbox (planeai.sandbox): the image its agent runs in ("" =
+    # planeai-<name>:latest, what `planeai sandbox build NAME` makes), the files under HOME
+    # copied once into its sandbox state dir (login, settings, trust), and the variables
+    # passed from planeai's environment into its container (never a secret: those go by file).
+    docker_image: str = ""
+    sandbox_state: tuple[str, ...] = ()
+    sandbox_env: tuple[str, ...] = ()
+
+    @property
+    def image(self) -> str:
+        return self.docker_image or f"planeai-{self.name}:latest"
 
     def variant(self, name: str | None) -> Variant | None:
         name = name or self.default_variant
@@ -324,6 +336,9 @@ def parse_provider(path: Path, data: dict) -> Provider:
         agent=data.get("agent", True),
         usage=usage,
         prices=prices,
+        docker_image=data.get("docker_image", ""),
+        sandbox_state=_strs(path, "sandbox_state", data.get("sandbox_state", [])),
+        sandbox_env=_strs(path, "sandbox_env", data.get("sandbox_env", [])),
     )
 
 

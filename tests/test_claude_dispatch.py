@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -18,14 +17,14 @@ from pathlib import Path
 import pytest
 
 from tests.support.anthropic_endpoint import ScriptedAnthropic, Text, ToolUse
-from tests.support.claude_cli import claude_bin, claude_env
+from tests.support.claude_cli import TASK_IN_PROMPT, planeai, claude_bin, claude_env
 
 pytestmark = [
     pytest.mark.skipif(claude_bin() is None, reason="Claude Code CLI not installed"),
     pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux not installed"),
 ]
 
-KEY_RE = re.compile(r"on task (PLA-\d+)")
+KEY_RE = TASK_IN_PROMPT
 
 
 def agent_script(body: dict):
@@ -37,13 +36,6 @@ def agent_script(body: dict):
     cmd = (f"echo {key} > {key}.txt && git add {key}.txt && "
            f"git commit -qm '{key}: add {key}.txt' && planeai task done {key}")
     return [Text(f"Working on {key}."), ToolUse(cmd, description=f"Do {key}")]
-
-
-def planeai(env, *args, timeout=120):
-    r = subprocess.run([sys.executable, "-m", "planeai.cli.main", *args], env=env,
-                       capture_output=True, text=True, timeout=timeout)
-    assert r.returncode == 0, r.stderr
-    return r.stdout
 
 
 def test_five_tasks_two_slots_real_claude(repo, tmp_path, planeai_home, private_tmux):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -14,14 +13,14 @@ from pathlib import Path
 import pytest
 
 from tests.support.anthropic_endpoint import ScriptedAnthropic, Text, ToolUse
-from tests.support.claude_cli import claude_bin, claude_env
+from tests.support.claude_cli import TASK_IN_PROMPT, planeai, claude_bin, claude_env
 
 pytestmark = [
     pytest.mark.skipif(claude_bin() is None, reason="Claude Code CLI not installed"),
     pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux not installed"),
 ]
 
-KEY_RE = re.compile(r"on task (PLA-\d+): ([^\n\\]+)")
+KEY_RE = TASK_IN_PROMPT
 
 
 def script(body: dict):
@@ -38,13 +37,6 @@ def script(body: dict):
     cmd = (f"echo {key} > {key}.txt && git add {key}.txt && git commit -qm '{key}' && "
            f"planeai task done")
     return [ToolUse(cmd)]
-
-
-def planeai(env, *args, timeout=120):
-    r = subprocess.run([sys.executable, "-m", "planeai.cli.main", *args], env=env,
-                       capture_output=True, text=True, timeout=timeout)
-    assert r.returncode == 0, r.stderr
-    return r.stdout
 
 
 def test_claude_creates_subtasks_that_get_dispatched(repo, tmp_path, planeai_home,

@@ -116,3 +116,42 @@ def test_session_commands_on_unknown_refs(run_cli, project):
     code, _, err = run_cli("session", "start", "PLA-1", "--backend", "tmux",
                            "--provider", "nosuch")
     assert code == 1 and "unknown agent 'nosuch'" in err
+
+
+def test_session_start_says_what_it_is_doing_on_a_terminal_and_nothing_in_a_pipe(
+        repo, tmux_cli_env):
+    """A worktree on a big repo takes seconds: a person at a terminal is told it is being
+    made; a script reading the output gets exactly what it got before."""
+    import os
+    import pty
+    import subprocess
+
+    from conftest import planeai_cmd
+
+    env = tmux_cli_env('[defaults]\nbackend = "tmux"\nprovider = "shell"\n')
+    for args in (["project", "add", str(repo)], ["task", "add", "Slow one", "--project", "PLA"],
+                 ["task", "add", "Piped one", "--project", "PLA"]):
+        assert subprocess.run(planeai_cmd() + args, env=env, capture_output=True).returncode == 0
+    leader, follower = pty.openpty()
+    try:
+        cp = subprocess.run(planeai_cmd() + ["session", "start", "PLA-1"], env=env,
+                            stdout=subprocess.PIPE, stderr=follower, timeout=60)
+        os.close(follower)
+        err = b""
+        while True:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            err += chunk
+    finally:
+        os.close(leader)
+    assert cp.returncode == 0
+    assert b"planeai: making the worktree of PLA-1 (branch planeai/PLA-1-slow-one) ..." in err
+    piped = subprocess.run(planeai_cmd() + ["session", "start", "PLA-2"], env=env,
+                           capture_output=True, timeout=60)
+    assert piped.returncode == 0 and piped.stderr == b""
+    for key in ("PLA-1", "PLA-2"):
+        subprocess.run(planeai_cmd() + ["session", "stop", key], env=env, capture_output=True)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -20,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.anthropic_endpoint import ScriptedAnthropic, Text, ToolUse
-from tests.support.claude_cli import claude_bin, claude_env
+from tests.support.claude_cli import TASK_IN_PROMPT, planeai, claude_bin, claude_env
 from tests.support.polling import retry_until
 
 pytestmark = [
@@ -28,14 +27,7 @@ pytestmark = [
     pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux not installed"),
 ]
 
-KEY_RE = re.compile(r"on task (PLA-\d+)")
-
-
-def planeai(env, *args, timeout=120):
-    r = subprocess.run([sys.executable, "-m", "planeai.cli.main", *args], env=env,
-                       capture_output=True, text=True, timeout=timeout)
-    assert r.returncode == 0, r.stderr
-    return r.stdout
+KEY_RE = TASK_IN_PROMPT
 
 
 def test_three_yolo_tasks_reach_done_through_first_run_dialogs(repo, tmp_path, planeai_home,

@@ -21,7 +21,8 @@ def run(args: argparse.Namespace) -> int:
     if args.backend:
         m.config.set("dispatch", "backend", args.backend)
     project = resolve_project(m.store, args.project) if args.project else None
-    d = Dispatcher(m, project=project, notifier=Notifier(m.config.notify))
+    d = Dispatcher(m, project=project, notifier=Notifier(m.config.notify),
+                   sandbox=args.sandbox)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

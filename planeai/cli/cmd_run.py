@@ -19,7 +19,7 @@ def run(args: argparse.Namespace) -> int:
         plan = plan_run(m, args.prompt, extra_agents=args.agents, task_key=args.task,
                         project=project)
         kind = cli_backend(m, args.backend)
-        r = start_run(m, plan, backend=kind, yolo=args.yolo)
+        r = start_run(m, plan, backend=kind, yolo=args.yolo, sandbox=args.sandbox)
         m.wait_for_prompts()
         # the agents' first-run dialogs (folder trust, bypass consent) are answered while
         # they are observed: this command watches until each is past its start

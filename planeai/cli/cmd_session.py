@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from planeai.cli.common import cli_backend, manager, print_json, table
+from planeai.cli.common import cli_backend, manager, print_json, progress, table
 from planeai.errors import ValidationError
 
 
@@ -26,12 +26,14 @@ def start(args: argparse.Namespace) -> int:
         kind = cli_backend(m, args.backend)
         s = m.start(task_key=key, project=project, agent=args.provider,
                     backend=kind, worktree=not args.no_worktree, yolo=args.yolo,
-                    prompt=args.prompt, autonomous=args.autonomous)
+                    prompt=args.prompt, autonomous=args.autonomous, sandbox=args.sandbox,
+                    progress=progress())
         if args.json:
             print_json(s.as_dict())
         else:
             where = f" in {s.worktree} ({s.branch})" if s.worktree else ""
-            print(f"started {s.name}: {s.agent} on {s.backend}{where}")
+            boxed = " (sandboxed)" if m.sandboxed(s) else ""
+            print(f"started {s.name}: {s.agent} on {s.backend}{boxed}{where}")
             cmd = m.backend(s.backend).attach_command(s.name)
             if cmd:
                 print(f"attach: planeai attach {s.name}")

@@ -6,7 +6,7 @@ import argparse
 import os
 
 from planeai.cli.common import (
-    context, print_json, read_description, session_task_key, store, table)
+    context, from_sandbox, print_json, read_description, session_task_key, store, table)
 from planeai.core.models import STATUS_ORDER, Task
 from planeai.errors import ValidationError
 from planeai.services import tasks as svc
@@ -26,7 +26,8 @@ def add(args: argparse.Namespace) -> int:
         task = svc.add_task(
             s, project, args.title, description=description, priority=args.priority,
             blocked_by=args.blocked_by, parent=parent, base_branch=args.base_branch,
-            provider=args.provider, defaults=defaults,
+            provider=args.provider, defaults=defaults, sandbox=args.sandbox,
+            from_sandbox=from_sandbox(),
         )
     if args.json:
         print_json(task.as_dict())
@@ -113,6 +114,8 @@ def show(args: argparse.Namespace) -> int:
         print(f"  provider:    {t.provider}")
     if t.pr_url:
         print(f"  pull request: {t.pr_url}")
+    if t.sandbox is not None:
+        print(f"  sandbox:     {'always' if t.sandbox else 'never'}")
     print(f"  created:     {t.created_at}")
     print(f"  updated:     {t.updated_at}")
     if t.description:
@@ -124,14 +127,18 @@ def show(args: argparse.Namespace) -> int:
 def edit(args: argparse.Namespace) -> int:
     description = read_description(args)
     if all(v is None for v in (args.title, description, args.priority, args.parent,
-                               args.base_branch, args.provider)) and not args.no_parent:
+                               args.base_branch, args.provider, args.sandbox)) \
+            and not args.no_parent:
         raise ValidationError("nothing to change: give --title, -d, -p, --parent, --no-parent, "
-                              "--base-branch or --provider")
+                              "--base-branch, --provider or a --sandbox flag")
+    sandbox = ... if args.sandbox is None else (None if args.sandbox == "config"
+                                                else args.sandbox)
     with store() as s:
         t = svc.edit_task(s, args.key, title=args.title, description=description,
                           priority=args.priority, parent=args.parent,
                           clear_parent=args.no_parent, base_branch=args.base_branch,
-                          provider=args.provider)
+                          provider=args.provider, sandbox=sandbox,
+                          from_sandbox=from_sandbox())
     if args.json:
         print_json(t.as_dict())
     else:

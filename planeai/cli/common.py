@@ -128,6 +128,12 @@ def session_task_key() -> str | None:
     return os.environ.get("PLANEAI_TASK_KEY") or None
 
 
+def from_sandbox() -> bool:
+    """This command came from inside a sandbox, through its session's inbox: the host-side
+    supervisor sets this (planeai.sandbox.inbox); the agent only ever chooses the argv."""
+    return os.environ.get("PLANEAI_FROM_SANDBOX") == "1"
+
+
 def table(rows: list[list[str]]) -> str:
     if not rows:
         return ""
@@ -137,6 +143,18 @@ def table(rows: list[list[str]]) -> str:
         cells = [c.ljust(w) for c, w in zip(r, widths)] + [r[-1]]
         out.append("  ".join(cells).rstrip())
     return "\n".join(out)
+
+
+def progress(asked: bool = False):
+    """A printer of slow steps ("making the worktree of PLA-1 ...") to stderr, when stderr is
+    a terminal or ``asked``; None otherwise (scripts reading stdout see nothing new)."""
+    if not (asked or sys.stderr.isatty()):
+        return None
+
+    def say(text: str) -> None:
+        print(f"planeai: {text} ...", file=sys.stderr, flush=True)
+
+    return say
 
 
 def manager(args: argparse.Namespace | None = None):

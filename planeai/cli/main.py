@@ -33,6 +33,17 @@ def _description_args(p: argparse.ArgumentParser) -> None:
                    help="read the description from FILE (- for stdin)")
 
 
+def _sandbox_flags(p: argparse.ArgumentParser, *, as_configured: bool = False) -> None:
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--sandbox", dest="sandbox", action="store_const", const=True,
+                   help="run the agent in a Docker container (see planeai sandbox)")
+    g.add_argument("--no-sandbox", dest="sandbox", action="store_const", const=False,
+                   help="run the agent on this host even where config sandboxes it")
+    if as_configured:
+        g.add_argument("--sandbox-as-configured", dest="sandbox", action="store_const",
+                       const="config", help="let config decide again ([sandbox])")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from planeai import __version__
     from planeai.config import BACKEND_NAMES  # the backends registry's names
@@ -81,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="inside a session, do not make it a subtask of the session's task")
     p.add_argument("--base-branch", metavar="BRANCH")
     p.add_argument("--provider", metavar="NAME", help="agent to run it, e.g. claude-opus")
+    _sandbox_flags(p)
     p.add_argument("--project", metavar="P")
     p.add_argument("--json", action="store_true")
 
@@ -107,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     pg.add_argument("--no-parent", action="store_true", help="make it a top-level task")
     p.add_argument("--base-branch", metavar="BRANCH")
     p.add_argument("--provider", metavar="NAME")
+    _sandbox_flags(p, as_configured=True)
     p.add_argument("--json", action="store_true")
 
     p = _cmd(tsub, "move", "task:move", "set a task's status")
@@ -141,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--autonomous", action="store_true",
                    help="start with the provider's autonomous prompt for the task")
     p.add_argument("--project", metavar="P", help="for a scratch session")
+    _sandbox_flags(p)
     p.add_argument("--json", action="store_true")
     p = _cmd(ssub, "list", "session:list", "list sessions with their agent status")
     p.add_argument("--all", action="store_true", help="include archived sessions")
@@ -216,6 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--project", metavar="P")
     p.add_argument("--backend", choices=BACKEND_NAMES)
     p.add_argument("--yolo", action="store_true")
+    _sandbox_flags(p)
     p.add_argument("--json", action="store_true")
 
     # ---- skill
@@ -241,6 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-sessions", type=int, metavar="N", help="override dispatch.max_sessions")
     p.add_argument("--backend", choices=BACKEND_NAMES,
                    help="override dispatch.backend")
+    _sandbox_flags(p)
     p = _cmd(dsub, "status", "dispatch:status", "who dispatches, slots in use, the queue")
     p.add_argument("--json", action="store_true")
 
@@ -295,6 +311,46 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--yes", action="store_true", help="do not ask")
     p.add_argument("--json", action="store_true")
 
+    # ---- sandbox: agents in Docker containers
+    sbx = sub.add_parser("sandbox", help="run agents in Docker: images, engine, containers")
+    xsub = sbx.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True,
+                              parser_class=_Parser)
+    p = _cmd(xsub, "build", "sandbox:build",
+             "build an agent's image (or `base`, the one they build on), with docker's output")
+    p.add_argument("agent", metavar="AGENT", help="base, claude, codex, ...")
+    p.add_argument("--debootstrap", action="store_true",
+                   help="base only: make it with debootstrap and docker import (no registry; "
+                        "needs root)")
+    p = _cmd(xsub, "status", "sandbox:status", "the engine, the images and running sandboxes")
+    p.add_argument("--json", action="store_true")
+
+    # ---- host: other machines that run agents over SSH ([hosts.NAME] in the user config)
+    hst = sub.add_parser("host", help="machines that run agents over SSH")
+    hsub = hst.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True,
+                              parser_class=_Parser)
+    p = _cmd(hsub, "add", "host:add", "add a [hosts.NAME] table to your user config")
+    p.add_argument("name", metavar="NAME", help="letters, digits, - and _")
+    p.add_argument("ssh", metavar="SSH",
+                   help="user@host or host (identity, ProxyJump: your ~/.ssh/config)")
+    p.add_argument("--port", type=int, metavar="N", help="ssh port (default: ssh's own)")
+    p.add_argument("--max-sessions", type=int, metavar="N", help="sessions at once there")
+    p.add_argument("--root", metavar="PATH",
+                   help="where planeai keeps repos and worktrees there (default ~/.planeai)")
+    p.add_argument("--repo", action="append", metavar="PROJECT=PATH",
+                   help="a project's repo path there (repeatable)")
+    p.add_argument("--ssh-config", metavar="FILE",
+                   help="an ssh config file to use instead of ~/.ssh/config (ssh -F)")
+    p.add_argument("--connect-timeout", type=int, metavar="S",
+                   help="seconds to reach it and log in (default 10)")
+    p = _cmd(hsub, "list", "host:list_", "list the configured hosts")
+    p.add_argument("--json", action="store_true")
+    p = _cmd(hsub, "check", "host:check",
+             "prove SSH, tmux, git and each agent CLI on a host, with versions")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--json", action="store_true")
+    p = _cmd(hsub, "remove", "host:remove", "remove a host from your user config")
+    p.add_argument("name", metavar="NAME")
+
     # ---- secret: provider keys for the agents, kept in the OS keyring (never in argv)
     sec = sub.add_parser("secret", help="store provider keys for agents (OS keyring)")
     ssub = sec.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True,
@@ -313,6 +369,25 @@ def build_parser() -> argparse.ArgumentParser:
         elif name == "get":
             p.add_argument("--show", action="store_true", help="print the value itself")
     p = _cmd(ssub, "list", "secret:list_", "list the provider/name pairs set (never values)")
+    p.add_argument("--json", action="store_true")
+
+    # ---- jira: issues of named JQL filters, taken into projects as tasks
+    jira = sub.add_parser("jira", help="sync Jira Cloud issues and take them as tasks")
+    jsub = jira.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True,
+                               parser_class=_Parser)
+    p = _cmd(jsub, "sync", "jira:sync",
+             "pull the issues of the [jira.filters] (then post pending write-backs)")
+    p.add_argument("--filter", metavar="NAME", help="only this filter")
+    p.add_argument("--progress", action="store_true",
+                   help="a line per page on stderr (default: when stderr is a terminal)")
+    p.add_argument("--json", action="store_true")
+    p = _cmd(jsub, "list", "jira:list_", "the synced issues by filter, with their tasks")
+    p.add_argument("--filter", metavar="NAME", help="only this filter")
+    p.add_argument("--all", action="store_true", help="also issues that left their filter")
+    p.add_argument("--json", action="store_true")
+    p = _cmd(jsub, "take", "jira:take", "make a synced issue a task of a project")
+    p.add_argument("key", metavar="KEY", help="the Jira issue key, like PROJ-12")
+    p.add_argument("--project", metavar="P", required=True)
     p.add_argument("--json", action="store_true")
 
     # ---- trust: a repo's .planeai/ hooks and provider files run commands
@@ -334,6 +409,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--by", choices=("task", "agent", "day", "project", "session"),
                    default="task", help="one line per task (default), agent, day, ...")
     p.add_argument("--json", action="store_true")
+
+    # ---- plane: work items, and planeai as a Plane agent
+    pl = sub.add_parser("plane", help="Plane: sync work items, answer @mentions as an agent")
+    plsub = pl.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True,
+                              parser_class=_Parser)
+    p = _cmd(plsub, "sync", "plane:sync",
+             "pull the work items of the [plane] projects; write results back")
+    p.add_argument("--progress", action="store_true",
+                   help="a line per page on stderr (the default when it is a terminal)")
+    p.add_argument("--json", action="store_true")
+    p = _cmd(plsub, "list", "plane:list_", "list synced Plane work items")
+    p.add_argument("--all", action="store_true", help="include items no longer listed")
+    p.add_argument("--json", action="store_true")
+    p = _cmd(plsub, "take", "plane:take", "make a synced work item a task")
+    p.add_argument("ref", metavar="KEY", help="work item key (WEB-12) or id")
+    p.add_argument("--project", metavar="P", help="default: its mapped project")
+    p.add_argument("--json", action="store_true")
+    p = _cmd(plsub, "serve", "plane:serve",
+             "receive Plane's agent webhooks and run agents for them (Ctrl-C stops)")
+    p.add_argument("--port", type=int, default=8787, metavar="N", help="default 8787")
+    p.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1")
+    p.add_argument("--poll", action="store_true",
+                   help="also read the workspace's activity feed for prompts")
+    _cmd(plsub, "poll", "plane:poll",
+         "run agents for prompts found in the workspace's activity feed (no webhooks)")
 
     # ---- misc
     p = _cmd(sub, "doctor", "doctor:run",

@@ -69,6 +69,16 @@ DISPATCH_ERROR: Final = "dispatch.error"
 # a project (or task) spent its budget: no new work starts on it (planeai.services.metrics)
 DISPATCH_OVER_BUDGET: Final = "dispatch.over_budget"
 
+# trackers (Jira, Plane: planeai.services.trackers)
+TRACKER_SYNCED: Final = "tracker.synced"            # a sync pulled items: counts, errors
+TRACKER_SYNC_FAILED: Final = "tracker.sync_failed"  # stopped early; earlier pages kept
+TRACKER_TAKEN: Final = "tracker.taken"              # an item became a local task
+TRACKER_WRITEBACK: Final = "tracker.writeback"      # a comment or transition posted back
+# Plane agent runs (planeai.services.plane_agent)
+PLANE_RUN_STARTED: Final = "plane.run_started"      # a run got its task and session
+PLANE_ACTIVITY: Final = "plane.activity"            # an activity was posted to a run
+PLANE_ERROR: Final = "plane.error"                  # a run could not be served or answered
+
 # hooks
 HOOK_RAN: Final = "hook.ran"
 HOOK_FAILED: Final = "hook.failed"

@@ -72,6 +72,7 @@ class Task:
     last_failure: str | None = None
     held: bool = False  # failed too often: waits for a person
     pr_url: str | None = None  # the pull request `planeai pr` opened for its branch
+    sandbox: bool | None = None  # run its agents in Docker: None = as configured
 
     @property
     def ready(self) -> bool:
@@ -92,6 +93,7 @@ class Task:
             "last_failure": self.last_failure,
             "held": self.held,
             "pr_url": self.pr_url,
+            "sandbox": self.sandbox,
             "parent": self.parent_key,
             "base_branch": self.base_branch,
             "provider": self.provider,

@@ -124,8 +124,10 @@ def dispatch_status(manager: SessionManager) -> DispatchStatus:
 
 class Dispatcher:
     def __init__(self, manager: SessionManager, *, project: Project | None = None,
-                 holder: str | None = None, notifier: Notifier | None = None) -> None:
+                 holder: str | None = None, notifier: Notifier | None = None,
+                 sandbox: bool | None = None) -> None:
         self.m = manager
+        self.sandbox = sandbox  # None: as configured ([sandbox]); else every run so
         self.store = manager.store
         self.project = project
         self.holder = holder or new_holder_id()
@@ -140,6 +142,8 @@ class Dispatcher:
         self.generation: int | None = None   # the lease generation this one leads with
         self._beat: threading.Thread | None = None
         self._beat_stop = threading.Event()
+        self._trackers = None  # services.trackers.TrackerPoller, once [jira] is configured
+        self._plane = None  # services.plane_sync.PlaneSyncPoller, once [plane] is set
 
     @property
     def settings(self) -> DispatchSettings:
@@ -255,7 +259,26 @@ class Dispatcher:
         finally:
             self.hooks.kick()
         self._notify()
+        self._poke_trackers()
         return result
+
+    def _poke_trackers(self) -> None:
+        """The periodic Jira and Plane sync and write-back: started here, run in the
+        background."""
+        plane = self.m.config.plane
+        if plane.workspace and plane.projects:
+            if self._plane is None:
+                from planeai.services.plane_sync import PlaneSyncPoller
+
+                self._plane = PlaneSyncPoller(self.store, self.m.config, self.m.locs)
+            self._plane.poke()
+        if not self.m.config.jira.url:
+            return
+        if self._trackers is None:
+            from planeai.services.trackers import TrackerPoller
+
+            self._trackers = TrackerPoller(self.store, self.m.config, self.m.locs)
+        self._trackers.poke()
 
     def _dispatched_live(self, *, everywhere: bool = False) -> list[Session]:
         """The runs that take a slot, of this dispatcher's project (of all: ``everywhere``):
@@ -523,6 +546,7 @@ class Dispatcher:
             try:
                 self.m.start(task_key=task.key, agent=agent, backend=backend,
                              yolo=self.settings.yolo, autonomous=True, skill=skill,
+                             sandbox=self.sandbox,
                              fence=self.fence, on_reserved=self._dispatched(task, agent, skill))
             except LeaseLost:
                 raise
@@ -617,6 +641,8 @@ class Dispatcher:
                 self._sleep(poll, stop)
         finally:
             self.hooks.stop()  # the hooks of everything that happened still run
+            if self._trackers is not None:
+                self._trackers.stop()  # a Jira call under way ends (bounded), not cut
             try:
                 self.release()
             except Exception:  # noqa: BLE001 - the lease expires on its own

@@ -81,6 +81,12 @@ def _proc_env(pid: int | None) -> dict[str, str]:
         name = k.decode(errors="replace")
         if sep and name in _AGENT_ENV:
             out[name] = v.decode(errors="surrogateescape")
+        elif sep and name == "PLANEAI_AGENT_HOME":
+            # a sandboxed agent's HOME is its provider's state dir on this host
+            # (planeai.sandbox.state): its records are there, not under the user's HOME
+            out["_agent_home"] = v.decode(errors="surrogateescape")
+    if "_agent_home" in out:
+        out = {"HOME": out.pop("_agent_home")}
     return out
 
 

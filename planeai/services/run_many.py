@@ -66,7 +66,7 @@ def plan_run(m: SessionManager, text: str, *, extra_agents: list[str] = (),
 
 
 def start_run(m: SessionManager, plan: RunPlan, *, backend: str | None = None,
-              yolo: bool = False) -> RunResult:
+              yolo: bool = False, sandbox: bool | None = None) -> RunResult:
     """Make the task (unless the plan has one), then start every session in parallel."""
     task = plan.task
     if task is None:
@@ -83,7 +83,7 @@ def start_run(m: SessionManager, plan: RunPlan, *, backend: str | None = None,
         try:
             # side by side on purpose: more than one live session for the task
             slots[i] = m.start(task_key=task.key, agent=r.agent, backend=backend,
-                               prompt=plan.prompt, yolo=yolo,
+                               prompt=plan.prompt, yolo=yolo, sandbox=sandbox,
                                skill=r.skill.trigger if r.skill else None, allow_more=True)
         except PlaneaiError as e:
             errors[i] = f"{r.mention.raw}: {e}"

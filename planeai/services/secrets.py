@@ -19,6 +19,9 @@ from planeai.secrets import SecretError, check_value, open_store
 from planeai.services.session_plan import PLANEAI_SECRETS
 
 OWN = "planeai"  # the provider name planeai's own secrets are kept under
+# the tracker each of planeai's own tokens belongs to: `planeai secret set jira JIRA_API_TOKEN`
+# stores it under that name (read before the one under ``planeai``)
+TRACKERS = {"jira": ("JIRA_API_TOKEN",), "plane": ("PLANE_API_KEY", "PLANE_WEBHOOK_SECRET")}
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,7 @@ def accepted(registry) -> dict[str, tuple[str, ...]]:
     """provider -> the secret names it accepts (planeai's own under ``planeai``)."""
     out = {p.name: tuple(p.secrets) for p in registry.providers.values() if p.secrets}
     out[OWN] = PLANEAI_SECRETS
+    out.update(TRACKERS)
     return out
 
 
@@ -87,8 +91,13 @@ class Secrets:
         if name not in PLANEAI_SECRETS:
             raise ValidationError(f"{name!r} is not one of planeai's own secrets; accepted: "
                                   f"{', '.join(PLANEAI_SECRETS)}")
+        owners = [t for t, names in TRACKERS.items() if name in names] + [OWN]
+        value = None
         try:
-            value = self.store.get(OWN, name)
+            for owner in owners:
+                value = self.store.get(owner, name)
+                if value is not None:
+                    break
         except SecretError:
             if self.kind != "keyring":
                 raise

@@ -97,8 +97,35 @@ class SessionPlanning:
     def _drop_secrets(self, s_id: str) -> None:
         """A start that did not spawn: its secrets file must not stay behind."""
         from planeai.secrets import remove_env_file
+        from planeai.services import sandbox
 
         remove_env_file(self._session_path(s_id) / SECRETS_FILE)
+        sandbox.discard(self._session_path(s_id))
+
+    def _sandboxed(self, session, provider: Provider, cwd: str, argv: list[str],
+                   env: dict[str, str]) -> tuple[list[str], dict[str, str]]:
+        """The session's terminal runs the sandbox supervisor, which runs ``argv`` in the
+        provider's image (planeai.services.sandbox): (launch argv, session env)."""
+        from planeai.services import sandbox
+        from planeai.services.secrets import Secrets
+
+        values = Secrets(self.config, self.locs).for_provider(provider, self.env)
+        prepared = sandbox.prepare(
+            config=self.config, locs=self.locs, session=session,
+            session_dir=self.session_dir(session.id), provider=provider, cwd=cwd, argv=argv,
+            env=env, secret_values=values, host_env=dict(self.env))
+        return prepared.launch, prepared.env
+
+    def sandboxed(self, session) -> bool:
+        """Whether the session's agent runs in a container."""
+        from planeai.services import sandbox
+
+        return sandbox.is_sandboxed(self._session_path(session.id))
+
+    def _remove_container(self, session) -> None:
+        from planeai.services import sandbox
+
+        sandbox.remove_container(session, self._session_path(session.id))
 
     def _secret_names(self, project: Project) -> set[str]:
         names = set(PLANEAI_SECRETS)

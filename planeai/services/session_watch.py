@@ -9,6 +9,7 @@ the session still runs: its processes are ended before it is recorded.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 
 from planeai.backends import registry as backend_registry
@@ -16,11 +17,12 @@ from planeai.backends.base import Snapshot
 from planeai.core import events as ev
 from planeai.core.models import LIVE_STATES, Session, SessionState
 from planeai.core.status import AgentStatus, Observation, classify
-from planeai.errors import BackendError
+from planeai.errors import BackendError, PlaneaiError
 from planeai.store.db import now
 
 
 METRICS_EVERY = 5.0  # seconds between metrics reads of one live session (transcripts grow)
+CONTAINER_CHECK_EVERY = 30.0  # seconds between sandbox container checks with nothing ended
 
 
 @dataclass
@@ -216,7 +218,33 @@ class SessionWatching:
                 elif not info.alive:
                     changed.append(self._mark_exited(
                         s, info.exit_code, ev.SESSION_EXITED, {"exit_code": info.exit_code}))
+        self._reconcile_containers(force=bool(changed))
         return changed
+
+    def _reconcile_containers(self, *, force: bool) -> None:
+        """Sandbox containers whose session is not live any more (its supervisor was
+        SIGKILLed, the machine crashed) are removed; a live one is simply its session's.
+        A `docker ps` costs ~40 ms: asked when a session just ended, else at most every
+        CONTAINER_CHECK_EVERY seconds (the dispatcher reconciles every tick)."""
+        from planeai.sandbox.engine import SandboxError
+        from planeai.services import sandbox
+
+        last = getattr(self, "_containers_checked", None)
+        if not force and last is not None and \
+                time.monotonic() - last < CONTAINER_CHECK_EVERY:
+            return
+        self._containers_checked = time.monotonic()
+
+        def lookup(session_id: str) -> Session | None:
+            try:
+                return self.store.get_session(session_id)
+            except PlaneaiError:
+                return None
+
+        try:
+            sandbox.reconcile(self.locs, lookup)
+        except SandboxError:
+            pass  # no engine now: nothing of ours can be running on it either
 
 
 def _recorded_status(s: Session) -> AgentStatus:

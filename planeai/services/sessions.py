@@ -129,6 +129,8 @@ class SessionManager(SessionBackends, SessionPlanning, SessionInput, SessionWatc
         prompt: str | None = None,
         autonomous: bool = False,
         skill: str | None = None,
+        sandbox: bool | None = None,
+        progress: Callable[[str], None] | None = None,
         cols: int = 120,
         rows: int = 40,
         allow_more: bool = False,
@@ -142,7 +144,10 @@ class SessionManager(SessionBackends, SessionPlanning, SessionInput, SessionWatc
         session. ``fence`` is called inside it and again just before the spawn (the
         dispatcher's lease check: raising stops the start); ``on_reserved`` inside it too.
         The agent runs behind a claim (planeai.services.claims), so a start interrupted at
-        any point is either never run or known to have run."""
+        any point is either never run or known to have run. ``sandbox`` (None: as
+        configured, planeai.services.sandbox.wanted) runs the agent in a container.
+        ``progress`` hears each slow step as it begins (a worktree on a big repo takes
+        seconds), for a front end to show."""
         task = self.store.get_task(task_key) if task_key else None
         if task is not None:
             project = self.store.get_project_by_id(task.project_id)
@@ -153,6 +158,15 @@ class SessionManager(SessionBackends, SessionPlanning, SessionInput, SessionWatc
             provider.require_agent()  # task text and prompts never reach a plain shell
         kind = backend or self.config.defaults.backend
         be = self.backend(kind)
+        from planeai.services import sandbox as sandboxing
+
+        # the sandbox is for agents: a shell opened by hand runs on the host unless asked
+        sandboxed = sandboxing.wanted(self.config, explicit=sandbox, task=task,
+                                      provider=provider, project=project)
+        if sandboxed and not provider.agent and sandbox is None:
+            sandboxed = False
+        if sandboxed:
+            sandboxing.require_image(provider)  # before anything is reserved or made
         if task is not None and not allow_more:
             self._refresh_live(task.key)  # one that ended unobserved must not block this one
 
@@ -167,9 +181,14 @@ class SessionManager(SessionBackends, SessionPlanning, SessionInput, SessionWatc
         try:
             cwd, branch, argv, env, deferred = self._prepare(
                 session, project, task, provider, variant, worktree, yolo, prompt,
-                autonomous, skill)
-            # secrets step outermost: it consumes the secrets file even when the claim aborts
-            launch = self._with_secrets(s_id, provider, claim.wrap(argv))
+                autonomous, skill, sandboxed, progress)
+            if sandboxed:
+                launch, env = self._sandboxed(session, provider, cwd, argv, env)
+                launch = claim.wrap(launch)
+            else:
+                # secrets step outermost: it consumes the secrets file even when the claim
+                # aborts
+                launch = self._with_secrets(s_id, provider, claim.wrap(argv))
             if fence is not None:
                 fence()
         except LeaseLost:
@@ -203,7 +222,8 @@ class SessionManager(SessionBackends, SessionPlanning, SessionInput, SessionWatc
             session = self.store.update_session(
                 s_id, state=SessionState.RUNNING.value, pid=info.pid, owner=self._owner(be),
                 agent_status=AgentStatus.STARTING.value, event=ev.SESSION_STARTED,
-                event_data={"argv0": argv[0], "pid": info.pid, "backend": kind})
+                event_data={"argv0": argv[0], "pid": info.pid, "backend": kind,
+                            **({"sandbox": True} if sandboxed else {})})
         finally:
             claim.release()
         self.collect_metrics(session)  # now, while the agent's own HOME can still be read
@@ -276,7 +296,8 @@ class SessionManager(SessionBackends, SessionPlanning, SessionInput, SessionWatc
 
     def _prepare(self, session: Session, project: Project, task: Task | None,
                  provider: Provider, variant: Variant | None, worktree: bool, yolo: bool,
-                 prompt: str | None, autonomous: bool, skill: str | None):
+                 prompt: str | None, autonomous: bool, skill: str | None,
+                 sandboxed: bool = False, progress: Callable[[str], None] | None = None):
         """Worktree, skills, argv and environment: (cwd, branch, argv, env, deferred)."""
         from planeai.git import worktrees as wt
 
@@ -286,6 +307,9 @@ class SessionManager(SessionBackends, SessionPlanning, SessionInput, SessionWatc
         if worktree and task is not None:
             start_point = (self._parent_branch(task) or task.base_branch
                            or project.default_branch or None)
+            if progress is not None:
+                progress(f"making the worktree of {name} (branch "
+                         f"{wt.branch_for(name, task.title)})")
             w = wt.ensure_worktree(
                 project.path, self._worktrees_root(), name, wt.branch_for(name, task.title),
                 start_point, copy_ignored=self.config.worktrees.copy_ignored)
@@ -310,6 +334,8 @@ class SessionManager(SessionBackends, SessionPlanning, SessionInput, SessionWatc
             prompt = prompt_text([s for s in skills if s.trigger == skill]) + "\n\n" + prompt
         argv, deferred = self._argv(provider, variant, values, prompt, s_id, yolo)
         env = self._session_env(s_id, project, task, cwd, provider, yolo)
+        if sandboxed:
+            return cwd, branch, argv, env, deferred  # the agent is in the image, not here
         binary = shutil.which(argv[0], path=env.get("PATH"))
         if binary is None:
             hint = f"; install: {provider.install_hint}" if provider.install_hint else ""
@@ -389,6 +415,7 @@ class SessionManager(SessionBackends, SessionPlanning, SessionInput, SessionWatc
             code = be.kill(s.name)
         except BackendError:
             code = None
+        self._remove_container(s)  # its supervisor does on SIGTERM; a SIGKILL left it
         return self._mark_exited(s, code, ev.SESSION_STOPPED,
                                  {"exit_code": code, "by": "user" if by_user else "planeai"})
 
@@ -412,9 +439,14 @@ class SessionManager(SessionBackends, SessionPlanning, SessionInput, SessionWatc
 
         yolo = bool(yolo) or yolo_used(s, provider)
         env = self._session_env(s.id, project, task, cwd, provider, bool(yolo))
+        from planeai.services import sandbox as sandboxing
+
+        if sandboxing.is_sandboxed(self._session_path(s.id)):
+            launch, env = self._sandboxed(s, provider, cwd, argv, env)
+        else:
+            launch = self._with_secrets(s.id, provider, argv)
         try:
-            info = be.spawn(SpawnSpec(s.name, self._with_secrets(s.id, provider, argv), cwd,
-                                      env))
+            info = be.spawn(SpawnSpec(s.name, launch, cwd, env))
         except BaseException:
             self._drop_secrets(s.id)
             raise
@@ -463,6 +495,7 @@ class SessionManager(SessionBackends, SessionPlanning, SessionInput, SessionWatc
                                               recovery_dir=self.locs.state_dir / "recovery")
         if s.state in LIVE_STATES:
             self.stop(s.id)
+        self._remove_container(s)
         try:
             self.backend(s.backend).forget(s.name)
         except BackendError:

@@ -102,8 +102,17 @@ def add_task(
     base_branch: str | None = None,
     provider: str | None = None,
     defaults: TaskDefaults = TaskDefaults(),
+    sandbox: bool | None = None,
+    from_sandbox: bool = False,
 ) -> Task:
-    """A new task; what the caller leaves out (``priority=None``) comes from ``defaults``."""
+    """A new task; what the caller leaves out (``priority=None``) comes from ``defaults``.
+    ``sandbox`` (None: as configured) decides whether its agents run in Docker; a task made
+    from inside a sandbox (``from_sandbox``: the request came through a session's inbox) is
+    always sandboxed, so an agent cannot hand work to an unsandboxed one."""
+    if from_sandbox:
+        if sandbox is False:
+            raise ValidationError(_FROM_SANDBOX)
+        sandbox = True
     if priority is None:
         priority = defaults.priority
     title, description = validate.title(title), validate.description(description)
@@ -117,6 +126,7 @@ def add_task(
         parent_key=validate.normalize_key(parent) if parent else None,
         base_branch=_branch(base_branch),
         provider=_provider(provider),
+        sandbox=sandbox,
     )
 
 
@@ -132,6 +142,8 @@ def edit_task(
     base_branch: str | None = None,
     provider: str | None = None,
     blocked_by: Sequence[str] | None = None,
+    sandbox: bool | None | object = ...,
+    from_sandbox: bool = False,
 ) -> Task:
     """Change the given fields; ``blocked_by`` (when given) replaces the blockers. All of it
     is one transaction: a refused part (a cycle, an unknown key) changes nothing."""
@@ -150,6 +162,10 @@ def edit_task(
         fields["base_branch"] = _branch(base_branch)
     if provider is not None:
         fields["provider"] = _provider(provider)
+    if sandbox is not ...:  # True / False, or None: as configured again
+        if from_sandbox and sandbox is not True:
+            raise ValidationError(_FROM_SANDBOX)
+        fields["sandbox"] = sandbox
     key = validate.normalize_key(key)
     if title is not None or description is not None:
         task = store.get_task(key)
@@ -160,6 +176,10 @@ def edit_task(
         if blocked_by is not None:
             task = replace_blockers(store, key, blocked_by)
     return task
+
+
+_FROM_SANDBOX = ("inside a sandbox a task cannot be taken out of it: --no-sandbox and "
+                 "--sandbox-as-configured are refused here (its agents run sandboxed)")
 
 
 def move(store: Store, key: str, status: str | Status, *, reason: str | None = None) -> Task:

@@ -170,6 +170,84 @@ MIGRATIONS: list[str] = [
     CREATE INDEX session_metrics_task ON session_metrics(task_key);
     CREATE INDEX events_session ON events(session_id);
     """,
+    # 11: issues synced from trackers (Jira, Plane), shared by both integrations. An item that
+    # left its filter is marked `gone`, never deleted; `task_key` is the local task it was taken
+    # into; `tracker_sync` is the per-scope state that survives restarts; `tracker_writebacks`
+    # makes each write-back (comment, transition) happen once.
+    """
+    CREATE TABLE tracker_items (
+        id             INTEGER PRIMARY KEY,
+        source         TEXT NOT NULL,
+        scope          TEXT NOT NULL,
+        external_id    TEXT NOT NULL,
+        external_key   TEXT NOT NULL,
+        title          TEXT,
+        description    TEXT,
+        status         TEXT,
+        priority       TEXT,
+        assignee       TEXT,
+        url            TEXT,
+        remote_updated TEXT,
+        task_key       TEXT,
+        gone           INTEGER NOT NULL DEFAULT 0,
+        first_seen     TEXT,
+        last_seen      TEXT,
+        UNIQUE (source, external_id)
+    );
+    CREATE INDEX tracker_items_scope ON tracker_items(source, scope);
+    CREATE INDEX tracker_items_key ON tracker_items(source, external_key);
+    CREATE INDEX tracker_items_task ON tracker_items(task_key);
+    CREATE TABLE tracker_sync (
+        source     TEXT NOT NULL,
+        scope      TEXT NOT NULL,
+        cursor     TEXT,
+        last_sync  TEXT,
+        last_error TEXT,
+        items      INTEGER,
+        PRIMARY KEY (source, scope)
+    );
+    CREATE TABLE tracker_writebacks (
+        source      TEXT NOT NULL,
+        external_id TEXT NOT NULL,
+        task_key    TEXT,
+        kind        TEXT NOT NULL,
+        done_at     TEXT,
+        PRIMARY KEY (source, external_id, kind)
+    );
+    """,
+    # 12: Plane agent runs planeai works on (planeai.services.plane_agent): the task and
+    # session each run got and where its activities stand, so `plane serve` picks up after a
+    # restart; `plane_seen` remembers webhook delivery ids and feed activity ids (replays are
+    # refused, a prompt is never handled twice)
+    """
+    CREATE TABLE plane_runs (
+        run_id       TEXT PRIMARY KEY,
+        workspace    TEXT NOT NULL,
+        issue_id     TEXT,
+        project_id   TEXT,
+        task_key     TEXT,
+        session_id   TEXT,
+        state        TEXT NOT NULL,
+        agent_status TEXT,
+        last_post    REAL NOT NULL DEFAULT 0,
+        last_excerpt TEXT,
+        error        TEXT,
+        created_at   TEXT NOT NULL,
+        updated_at   TEXT NOT NULL
+    );
+    CREATE INDEX plane_runs_state ON plane_runs(state);
+    CREATE TABLE plane_seen (
+        kind    TEXT NOT NULL,
+        id      TEXT NOT NULL,
+        seen_at REAL NOT NULL,
+        PRIMARY KEY (kind, id)
+    );
+    """,
+    # 13: whether a task's agents run in the Docker sandbox (planeai.services.sandbox): NULL =
+    # as configured; 1 / 0 = always / never (a task made from inside a sandbox is always 1)
+    """
+    ALTER TABLE tasks ADD COLUMN sandbox INTEGER;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

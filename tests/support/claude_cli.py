@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -18,9 +19,22 @@ from pathlib import Path
 from tests.support.polling import retry_until
 
 __all__ = ["claude_bin", "claude_env", "claude_version", "DEFAULT_API_KEY", "PrivateTmux",
-           "wait_for"]
+           "TASK_IN_PROMPT", "planeai", "wait_for"]
 
 DEFAULT_API_KEY = "sk-ant-test-planeai-0123456789abcdefghijklmnopqrstuvwxyz"
+# The task key and title in planeai's autonomous prompt, as a scripted model finds them in the
+# conversation it is sent (JSON-encoded: a title ends at a line break or an escape).
+TASK_IN_PROMPT = re.compile(r"on task (PLA-\d+): ([^\n\\]+)")
+
+
+def planeai(env: dict, *args: str, timeout: float = 120) -> str:
+    """Run the planeai CLI in a subprocess with ``env``; its stdout (exit 0 asserted)."""
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "planeai.cli.main", *args], env=env,
+                       capture_output=True, text=True, timeout=timeout)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
 
 
 def claude_bin() -> str | None:
