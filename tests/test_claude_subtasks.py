@@ -4,16 +4,13 @@ teaches; the dispatcher runs the subtasks and finishes the parent after them."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from tests.support.anthropic_endpoint import ScriptedAnthropic, Text, ToolUse
-from tests.support.claude_cli import TASK_IN_PROMPT, planeai, claude_bin, claude_env
+from tests.support.claude_cli import TASK_IN_PROMPT, for_planeai, planeai, claude_bin, claude_env
 
 pytestmark = [
     pytest.mark.skipif(claude_bin() is None, reason="Claude Code CLI not installed"),
@@ -47,11 +44,8 @@ def test_claude_creates_subtasks_that_get_dispatched(repo, tmp_path, planeai_hom
                    '[dispatch]\nbackend = "tmux"\nmax_sessions = 2\npoll_interval = 0.3\n')
     worktrees = [planeai_home / "data" / "worktrees" / repo.name / f"PLA-{i}" for i in (1, 2, 3)]
     with ScriptedAnthropic(script) as api:
-        env = claude_env(tmp_path / "home", worktrees, api.url)
-        env.update({"PLANEAI_HOME": str(planeai_home), "PLANEAI_CONFIG": str(cfg),
-                    "TMUX_TMPDIR": str(tmux_tmp),
-                    "PATH": str(Path(sys.executable).parent) + os.pathsep + env["PATH"],
-                    **{k: v for k, v in os.environ.items() if k.startswith("GIT_")}})
+        env = for_planeai(claude_env(tmp_path / "home", worktrees, api.url), planeai_home,
+                          cfg, tmux_tmp)
         planeai(env, "project", "add", str(repo))
         planeai(env, "task", "add", "Build the feature", "--project", "PLA")
         planeai(env, "dispatch", "run", "--exit-when-idle", timeout=600)

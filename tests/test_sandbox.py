@@ -265,6 +265,9 @@ def test_config_decides_and_the_flag_beats_it(repo, planeai_home, tmux_cli_env):
     b = cli(env, "session", "start", "PLA-2", "--provider", "boxsh", "--prompt",
             "exec sleep 600")
     assert b"(sandboxed)" in a.stdout and b"(sandboxed)" not in b.stdout
+    assert (session(env, "PLA-1")["sandbox"], session(env, "PLA-2")["sandbox"]) == (True,
+                                                                                   False)
+    assert b"tmux (sandbox)" in cli(env, "session", "list").stdout
     cli(env, "task", "add", "Flag", "--project", "PLA")
     c = cli(env, "session", "start", "PLA-3", "--provider", "boxsh", "--no-sandbox",
             "--prompt", "exec sleep 600")

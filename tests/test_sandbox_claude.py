@@ -5,15 +5,12 @@ the session's inbox) and reports done; its container is gone afterwards."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from support.anthropic_endpoint import ScriptedAnthropic, Text, ToolUse
-from support.claude_cli import TASK_IN_PROMPT, planeai, claude_bin, claude_env
+from support.claude_cli import TASK_IN_PROMPT, for_planeai, planeai, claude_bin, claude_env
 from support.docker_sandbox import BASE_IMAGE, containers, engine_problem, ensure_image
 
 _problem = engine_problem()
@@ -48,11 +45,8 @@ def test_claude_in_the_sandbox_commits_adds_a_subtask_and_reports_done(
                    '[sandbox.tasks]\n"PLA-2" = false\n')
     worktrees = [planeai_home / "data" / "worktrees" / repo.name / f"PLA-{i}" for i in (1, 2)]
     with ScriptedAnthropic(script) as api:
-        env = claude_env(tmp_path / "home", worktrees, api.url)
-        env.update({"PLANEAI_HOME": str(planeai_home), "PLANEAI_CONFIG": str(cfg),
-                    "TMUX_TMPDIR": str(tmux_tmp),
-                    "PATH": str(Path(sys.executable).parent) + os.pathsep + env["PATH"],
-                    **{k: v for k, v in os.environ.items() if k.startswith("GIT_")}})
+        env = for_planeai(claude_env(tmp_path / "home", worktrees, api.url), planeai_home,
+                          cfg, tmux_tmp)
         planeai(env, "project", "add", str(repo))
         planeai(env, "task", "add", "Box the feature", "--project", "PLA")
         planeai(env, "dispatch", "run", "--exit-when-idle", "--project", "PLA", timeout=600)

@@ -59,7 +59,9 @@ def list(args: argparse.Namespace) -> int:  # noqa: A001
 
         rows_ = [m.observe(s.id) for s in board.sessions(m.store, archived=args.all)]
         if args.json:
-            print_json([v.session.as_dict() | {"agent_status": v.status.value} for v in rows_])
+            print_json([v.session.as_dict() | {"agent_status": v.status.value,
+                                                "sandbox": m.sandboxed(v.session)}
+                        for v in rows_])
             return 0
         if not rows_:
             print("no sessions")
@@ -68,7 +70,8 @@ def list(args: argparse.Namespace) -> int:  # noqa: A001
         for v in rows_:
             s = v.session
             state = s.state.value + (f" ({s.exit_code})" if s.exit_code is not None else "")
-            rows.append([s.name, s.task_key or "-", s.agent, s.backend, state,
+            where = s.backend + (" (sandbox)" if m.sandboxed(s) else "")
+            rows.append([s.name, s.task_key or "-", s.agent, where, state,
                          v.status.value.replace("_", " "), s.worktree or "-"])
         print(table(rows))
         return 0

@@ -19,12 +19,23 @@ from pathlib import Path
 from tests.support.polling import retry_until
 
 __all__ = ["claude_bin", "claude_env", "claude_version", "DEFAULT_API_KEY", "PrivateTmux",
-           "TASK_IN_PROMPT", "planeai", "wait_for"]
+           "TASK_IN_PROMPT", "for_planeai", "planeai", "wait_for"]
 
 DEFAULT_API_KEY = "sk-ant-test-planeai-0123456789abcdefghijklmnopqrstuvwxyz"
 # The task key and title in planeai's autonomous prompt, as a scripted model finds them in the
 # conversation it is sent (JSON-encoded: a title ends at a line break or an escape).
 TASK_IN_PROMPT = re.compile(r"on task (PLA-\d+): ([^\n\\]+)")
+
+
+def for_planeai(env: dict, planeai_home: Path, config: Path, tmux_tmp: Path) -> dict:
+    """``env`` (from :func:`claude_env`) for running planeai against a test's own home, config
+    and private tmux, with this interpreter's planeai first on PATH and git's test identity."""
+    import sys
+
+    return {**env, "PLANEAI_HOME": str(planeai_home), "PLANEAI_CONFIG": str(config),
+            "TMUX_TMPDIR": str(tmux_tmp),
+            "PATH": str(Path(sys.executable).parent) + os.pathsep + env["PATH"],
+            **{k: v for k, v in os.environ.items() if k.startswith("GIT_")}}
 
 
 def planeai(env: dict, *args: str, timeout: float = 120) -> str:
