@@ -349,3 +349,51 @@ planeai task edit PLA-2 --no-sandbox >> edit.out 2>&1; echo "edit2 $?" >> result
     sub = next(t for t in tasks.values() if t["title"] == "Sub")
     assert sub["sandbox"] is True and sub["parent"] == "PLA-1"
     assert tasks["PLA-2"]["sandbox"] is None  # the host's task was not changed
+
+
+@pytest.mark.parametrize("kind", ["local", "tmux", "daemon"])
+def test_a_sandboxed_session_works_like_a_host_one_on_every_backend(kind, repo, planeai_home,
+                                                                    request):
+    """Screen, typing, scrollback and stop behave as for a host session, on each backend:
+    the terminal is the backend's; only the agent in it runs in a container."""
+    import test_sessions as shared
+    from planeai.backends.daemon import daemon_paths
+    from planeai.backends.daemon.client import daemon_pid, stop_daemon
+    from planeai.services import tasks as task_svc
+    from planeai.services.context import open_store
+    from planeai.services.projects import add_project
+
+    boxsh(planeai_home)
+    with open_store() as s:
+        project, _ = add_project(s, repo)
+        key = task_svc.add_task(s, project, "Boxed on every backend").key
+    tmux = None
+    if kind == "tmux":
+        pt = request.getfixturevalue("private_tmux")
+        tmux = (pt.socket, {**pt.env(), "SHELL": "/bin/bash", "PS1": "$ "})
+    m = shared._manager(kind, tmux)
+    m.config.data["sandbox"]["network"] = "none"
+    try:
+        s = m.start(task_key=key, agent="boxsh", backend=kind, sandbox=True,
+                    prompt="echo box-$((6*7))-ready; exec cat")
+        assert m.sandboxed(s)
+        # (the output, not the command line a tmux pane shows first)
+        retry_until(shared.screen_has(m, s.id, "box-42-ready"), message="the agent")
+        m.backend(kind).write(s.name, b"typed-into-the-box\n")
+        # typed (the terminal echoes it) and echoed back by cat inside the container
+        retry_until(lambda: m.observe(s.id).snapshot.text.count("typed-into-the-box") >= 2,
+                    message="the echo from inside")
+        back = m.backend(kind).scrollback(s.name)
+        assert any("box-42-ready" in line for line in back), back
+        assert containers(f"planeai.session={s.id}") != []
+        m.stop(s.id)
+        retry_until(lambda: containers(f"planeai.session={s.id}") == [],
+                    message="stop to remove the container")
+    finally:
+        m.close()
+        if kind == "daemon":
+            paths = daemon_paths()
+            stop_daemon(paths, timeout=10)
+            pid = daemon_pid(paths)
+            if pid and pid > 0:
+                os.kill(pid, 9)
