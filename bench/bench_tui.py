@@ -297,6 +297,9 @@ def main() -> int:
     ap.add_argument("--keys", type=int, default=100)
     ap.add_argument("--idle-seconds", type=float, default=30.0)
     ap.add_argument("--tasks", type=int, default=5000)
+    ap.add_argument("--echo-idle", type=int, default=0,
+                    help="idle sessions beside the 20 streaming ones in the keystroke test "
+                         "(79: 100 sessions in all)")
     ap.add_argument("--runs", type=int, default=3, help="first-frame runs each")
     ap.add_argument("--serve", choices=["bare", "app"], help=argparse.SUPPRESS)
     ap.add_argument("--stream", type=int, default=0, help=argparse.SUPPRESS)
@@ -344,9 +347,10 @@ def main() -> int:
             bare_lat = echo_latencies(p, prompt_line(0), args.keys)
         finally:
             p.close()
-        env_echo = make_home(root, "echo", 40, todo=False)
+        env_echo = make_home(root, "echo", 40 + args.echo_idle, todo=False)
         pidfile = root / "echo-pids.json"
-        p = Pty(me + ["--serve", "app", "--stream", "20", "--pidfile", str(pidfile)], env_echo)
+        p = Pty(me + ["--serve", "app", "--stream", "20", "--idle", str(args.echo_idle),
+                      "--pidfile", str(pidfile)], env_echo)
         try:
             p.wait(lambda t: "BEN-1 " in t and "Open" in t, timeout=60)
             # the person: go to BEN-1 (first in progress) and focus its terminal
@@ -365,7 +369,7 @@ def main() -> int:
         finally:
             p.close()
             kill_pids(pidfile)
-        results["keystroke-to-echo, 20 sessions streaming"] = (
+        results[f"keystroke-to-echo, 20 sessions streaming, {args.echo_idle} idle"] = (
             f"p50 {statistics.median(app_lat):.1f} ms, p95 {pct(app_lat, 95):.1f} ms, "
             f"max {max(app_lat):.1f} ms (app CPU {cpu_stream:.0f}% of a core)",
             f"bare app p50 {statistics.median(bare_lat):.1f} ms, p95 {pct(bare_lat, 95):.1f} ms")

@@ -118,10 +118,9 @@ async def test_start_dialog_offers_every_backend_as_one_radio_choice(services):
         app.sidebar.select_id(f"t:{t.key}")
         await pilot.press("s")
         await wait_for(pilot, lambda: isinstance(app.screen, StartDialog), what="start dialog")
-        radios = list(app.screen.query(RadioButton))
+        radios = list(app.screen.query_one("#backend", RadioSet).query(RadioButton))
         offered = [name for name, _ in services.manager.backend_choices()]
         assert [r.id for r in radios] == [f"backend-{b}" for b in offered]
-        assert app.screen.query_one(RadioSet)
         assert [r.value for r in radios].count(True) == 1
         # told apart without colour: only the chosen one shows its dot
         assert ["●" in r.render().plain for r in radios] == [r.value for r in radios]
@@ -302,3 +301,137 @@ async def test_the_start_dialog_takes_a_first_prompt_and_autonomous(services):
         await wait_for(pilot, lambda: isinstance(app.screen, StartDialog), what="dialog again")
         assert not list(app.screen.query("#autonomous"))
         await pilot.press("escape")
+
+
+# ---------------------------------------------------------------------- agents at a glance
+async def test_key_bar_fits_80_columns_with_the_main_keys_first(services):
+    services.task("Set up CI")
+    app = make_app(services, observe=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await loaded(pilot, app)
+        await pilot.pause()
+        bar = app.query_one("#keys").render()
+        assert bar.cell_len <= 80, bar.plain
+        words = bar.plain.split()
+        for label in ("Start", "Prompt", "New", "Stop", "Waiting", "Help", "Quit"):
+            assert label in words, bar.plain
+        assert words.index("Start") < words.index("New") < words.index("Quit")
+        # narrower still: the least important hints go whole, help and quit stay
+        await pilot.resize_terminal(60, 24)
+        await pilot.pause()
+        bar = app.query_one("#keys").render()
+        assert bar.cell_len <= 60 and "…" not in bar.plain, bar.plain
+        assert {"Start", "Help", "Quit"} <= set(bar.plain.split()), bar.plain
+
+
+async def test_capital_i_jumps_to_the_next_idle_session(fake_board):
+    a = fake_board.task("First")
+    b = fake_board.task("Second")
+    c = fake_board.task("Third")
+    fake_session(fake_board, a.key, "aaaa0001", "idle")
+    fake_session(fake_board, b.key, "aaaa0002", "busy")
+    fake_session(fake_board, c.key, "aaaa0003", "idle")
+    app = make_app(fake_board, observe=False, reconcile=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await loaded(pilot, app)
+        app.sidebar.select_id("p:1")
+        seen = []
+        for _ in range(3):
+            await pilot.press("I")
+            await pilot.pause()
+            seen.append(app.sidebar.current.id)
+        assert sorted(seen[:2]) == [f"t:{a.key}", f"t:{c.key}"]
+        assert seen[2] == seen[0]  # it wraps around (help lists I: every action is there)
+
+
+async def test_an_agent_starting_to_need_input_rings_the_bell_once(fake_board):
+    a = fake_board.task("First")
+    b = fake_board.task("Second")
+    fake_session(fake_board, a.key, "aaaa0001", "busy")
+    fake_session(fake_board, b.key, "aaaa0002", "needs_input")  # already waiting: no bell
+    app = make_app(fake_board, observe=False, reconcile=False)
+    bells = []
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.bell = lambda: bells.append(1)
+        await loaded(pilot, app)
+        store = fake_board.store
+        store.set_agent_status("aaaa0001", "needs_input")  # as another observer would
+        await wait_for(pilot, lambda: app.alerts == 1, what="alert")
+        assert bells == [1]
+        assert said(app, f"{a.key} needs input")
+        changes = app.changes_applied
+        store.update_session("aaaa0001", pid=4243, event="session.started")  # still waiting
+        await wait_for(pilot, lambda: app.changes_applied > changes, what="next change")
+        assert app.alerts == 1 and bells == [1]
+        store.set_agent_status("aaaa0001", "busy")
+        store.set_agent_status("aaaa0001", "needs_input")  # a new question
+        await wait_for(pilot, lambda: app.alerts == 2, what="second alert")
+        assert bells == [1, 1]
+
+
+async def test_no_bell_when_notify_bell_is_off(fake_board):
+    a = fake_board.task("First")
+    fake_session(fake_board, a.key, "aaaa0001", "busy")
+    fake_board.config.data["notify"]["bell"] = False
+    app = make_app(fake_board, observe=False, reconcile=False)
+    bells = []
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.bell = lambda: bells.append(1)
+        await loaded(pilot, app)
+        fake_board.store.set_agent_status("aaaa0001", "needs_input")
+        await wait_for(pilot, lambda: app.alerts == 1, what="alert (a toast only)")
+        assert bells == []
+
+
+async def test_the_start_dialog_asks_for_the_sandbox_and_passes_it_on(services, monkeypatch):
+    """Sandbox default / on / off in the start dialog reaches the start: "on" without the
+    sandbox's image is refused with how to build it, "off" starts on the host."""
+    from planeai.sandbox import engine
+    from planeai.tui.start_dialog import StartDialog
+
+    monkeypatch.setattr(engine, "image_exists", lambda image: False)
+    services.task("Boxed")
+    app = make_app(services)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await loaded(pilot, app)
+        for choice in ("on", "off"):
+            assert app.sidebar.select_id("t:DEM-1")
+            await pilot.press("ctrl+right_square_bracket")
+            await pilot.press("s")
+            await wait_for(pilot, lambda: isinstance(app.screen, StartDialog), what="dialog")
+            assert app.screen.query_one("#sandbox-default").value  # as configured, first
+            await pilot.click(f"#sandbox-{choice}")
+            await pilot.click("#start")
+            if choice == "on":
+                await wait_for(pilot, lambda: said(app, "sandbox build"),
+                               what="refused: the image is missing")
+                assert not services.store.sessions_for_task("DEM-1")
+            else:
+                await wait_for(pilot, lambda: services.store.sessions_for_task("DEM-1"),
+                               what="started on the host")
+
+
+async def test_project_row_previews_its_agents_screens_live(fake_board):
+    """The list view shows each live agent's last screen line under its project (what the
+    observer read: no capture of its own), and follows what the agent prints."""
+    a = fake_board.task("First")
+    b = fake_board.task("Second")
+    fake_session(fake_board, a.key, "aaaa0001", "busy")
+    fake_session(fake_board, b.key, "aaaa0002", "busy")
+    be = fake_board.manager.backend("local")
+    be._feed(a.key, b"\r\nthinking about the tests")
+    app = make_app(fake_board, reconcile=False)
+    async with app.run_test(size=(120, 32)) as pilot:
+        await loaded(pilot, app)
+        app.sidebar.select_id("p:1")
+        await wait_for(pilot, lambda: "thinking about the tests" in app.details.plain,
+                       what="the agent's last line under its project")
+        assert f"{b.key}" in app.details.plain
+        be._feed(a.key, b"\r\nwriting test_preview.py")
+        await wait_for(pilot, lambda: "writing test_preview.py" in app.details.plain,
+                       what="the preview following the agent")
+        # a session's details (i) show the bottom of its screen too
+        app.sidebar.select_id(f"t:{a.key}")
+        await pilot.press("i")
+        await wait_for(pilot, lambda: "writing test_preview.py" in app.details.plain,
+                       what="the screen in the session's details")

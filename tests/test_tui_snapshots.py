@@ -135,3 +135,41 @@ def test_snapshot_diff_view(planeai_home, tmp_path, shell_env, monkeypatch, snap
         assert snap_compare(app, terminal_size=SIZE, run_before=waiting_for_data(app, then))
     finally:
         svc.close()
+
+
+# the smallest terminal the app is made for and a big one (issue 17): the main screen with
+# a live agent, the start dialog and the help, each at both sizes
+@pytest.mark.parametrize("size", [(80, 24), (200, 50)], ids=["80x24", "200x50"])
+@pytest.mark.parametrize("what", ["main", "start_dialog", "help"])
+def test_snapshot_sizes(board, snap_compare, size, what):
+    fake: FakeBackend = board.manager.backend("local")  # type: ignore[assignment]
+    s = board.store.add_session(id="feedf00d", name="DEM-4", project=board.project,
+                                task_key="DEM-4", provider="shell", variant=None,
+                                backend="local", worktree=None, branch="planeai/DEM-4-fix",
+                                autonomous=False, argv=["sh"])
+    board.store.update_session(s.id, state="running", agent_status="needs_input")
+    fake.add("DEM-4", b"Allow edit to tests/test_flaky.py?\r\n> 1. Yes\r\n  2. No\r\n")
+    app = make_app(board, observe=False)
+    # what this machine has installed must not change the picture
+    app.agent_choices = lambda project: ([
+        ("shell", "Shell", True), ("claude", "Claude Code", True),
+        ("claude-opus", "Claude Opus: strongest, slowest", True),
+        ("codex", "Codex CLI", False)], "claude")
+    board.manager.backend_choices = lambda: [
+        ("local", "inside this planeai process; ends with it"),
+        ("tmux", "in tmux; outlives planeai, attach from any terminal"),
+        ("daemon", "in planeai's background daemon")]
+
+    async def then(pilot):
+        app.sidebar.select_id("t:DEM-4")
+        await pilot.pause()
+        if what == "start_dialog":
+            from planeai.tui.start_dialog import StartDialog
+
+            app.sidebar.select_id("t:DEM-2")
+            await pilot.press("s")
+            await wait_for(pilot, lambda: isinstance(app.screen, StartDialog), what="dialog")
+        elif what == "help":
+            await pilot.press("question_mark")
+
+    assert snap_compare(app, terminal_size=size, run_before=waiting_for_data(app, then))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import make_repo, planeai_cmd
+from conftest import make_repo, planeai_cmd, retry_until
 
 pytestmark = [pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux not installed"),
               pytest.mark.timeout(180)]
@@ -202,9 +202,21 @@ def test_tmux_session_shown_live_and_attached_full_screen(term, tmp_path, planea
         # full screen: the app suspends, tmux attach owns the terminal; C-b d comes back
         term.keys("C-]")
         term.keys("t")
+        # how to come back is said before the session takes the terminal
+        term.wait_text("detach with C-b d", what="the detach key shown first")
         term.wait(lambda ls: any(ln.startswith("$ echo on-tmux") for ln in ls)
                   and not any("To do" in ln for ln in ls), what="attached full screen")
+
+        def window_size() -> str:
+            return subprocess.run(["tmux", "-L", sock, "display-message", "-p", "-t", "=DEM-1:",
+                                   "#{window_width}x#{window_height}"], env=env,
+                                  capture_output=True, text=True).stdout.strip()
+
+        # the whole terminal, not the app's smaller view with filler around it
+        retry_until(lambda: window_size() == f"{COLS}x{ROWS}", message="full-size window")
         term.keys("C-b", "d")
         term.wait(lambda ls: "DEM-1" in sidebar_line(ls, "DEM-1"), what="app resumed")
+        # back in the app, the session follows the app's view again
+        retry_until(lambda: window_size() != f"{COLS}x{ROWS}", message="view-size window")
     finally:
         subprocess.run(["tmux", "-L", sock, "kill-server"], env=env, capture_output=True)

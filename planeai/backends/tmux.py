@@ -40,10 +40,11 @@ from planeai.backends.base import (KEY_BYTES, OutputCallback, SessionInfo, Snaps
 from planeai.backends.procs import kill_session_processes
 from planeai.backends.tmux_control import (TmuxCommandError, TmuxControl, TmuxControlClosed,
                                            server_env)
-from planeai.backends.tmux_wrapper import WrapperFiles, wrapped_argv
+from planeai.backends.tmux_wrapper import EXIT_MARK, WrapperFiles, wrapped_argv
 from planeai.errors import BackendError
 
 HISTORY_LIMIT = 10000
+END_WAIT = 5.0  # seconds a watched session's end mark waits for tmux to mark the pane dead
 _INFO_FMT = ("#{pane_dead}\x1f#{pane_dead_status}\x1f#{pane_pid}\x1f#{cursor_x}\x1f"
              "#{cursor_y}\x1f#{pane_width}\x1f#{pane_height}\x1f#{window_activity}\x1f"
              "#{session_created}")
@@ -67,6 +68,34 @@ def target(name: str) -> str:
 
 def session_target(name: str) -> str:
     return f"={check_name(name)}"
+
+
+def _snapshot_cmds(name: str) -> list[list[str]]:
+    """What a Snapshot is read from: the plain screen, the screen with its escapes, the
+    pane's state (run back to back: tmux reads no pane output between them)."""
+    return [["capture-pane", "-p", "-t", target(name)],
+            ["capture-pane", "-p", "-e", "-t", target(name)],
+            ["list-panes", "-t", target(name), "-F", _INFO_FMT]]
+
+
+class _ScreenGate:
+    """A ``subscribe_screen`` subscriber: output before its first screen is dropped (that
+    screen has it); the end (``b""``) always goes through."""
+
+    def __init__(self, on_screen: Callable[[Snapshot | None], None],
+                 on_output: OutputCallback):
+        self.on_screen = on_screen
+        self.on_output = on_output
+        self.synced = False
+
+    def __call__(self, name: str, data: bytes) -> None:
+        if self.synced or not data:
+            self.on_output(name, data)
+
+    def screen(self, snap: Snapshot | None) -> None:
+        """The whole screen, in order (None: it could not be read)."""
+        self.synced = snap is not None
+        self.on_screen(snap)
 
 
 def _foreground_group(pid: int) -> int | None:
@@ -142,38 +171,66 @@ class TmuxBackend:
             if ctl is None or not self._subs.get(session) or session in ctl.watched:
                 return
             try:
-                if self._pane_info(session) is None:
-                    return  # the session is gone: its subscribers see it exit
-                ctl.watch(session)
-                self.list()
+                gone = self._pane_info(session) is None
+                if not gone:
+                    ctl.watch(session)
+                    self.list()
             except BackendError:
+                gone = True  # tmux cannot be asked (its server died): as good as gone
+            if gone:
+                # no end mark will come (the server died, or it was killed): say the
+                # output has ended, so its observers look now instead of at a safety check
+                for cb in list(self._subs.get(session, [])):
+                    try:
+                        cb(session, b"")
+                    except Exception:
+                        pass
                 return
             # what it printed while nobody watched is lost from the stream: repaint
-            self._repaint_after_pause(["", session])
+            try:
+                self._capture_in_stream(session)
+            except BackendError:
+                pass
 
         threading.Thread(target=rewatch, name=f"tmux-rewatch-{args[0]}", daemon=True).start()
+
+    def _on_end_mark(self, session: str) -> None:
+        """The wrapper printed its end mark (tmux_wrapper.EXIT_MARK): once tmux has marked
+        the pane dead (a moment later), subscribers get ``b""``, the end of output. With
+        remain-on-exit no notification says a pane died, and this needs no polling of idle
+        sessions: only this short wait at the end, off the reader thread."""
+
+        def wait_dead() -> None:
+            deadline = time.monotonic() + END_WAIT
+            while time.monotonic() < deadline:
+                try:
+                    info = self._pane_info(session)
+                except BackendError:
+                    info = None
+                if info is None or not info.alive:
+                    break
+                time.sleep(0.02)
+            for cb in list(self._subs.get(session, [])):
+                try:
+                    cb(session, b"")
+                except Exception:
+                    pass
+
+        threading.Thread(target=wait_dead, name=f"tmux-end-{session}", daemon=True).start()
 
     def _repaint_after_pause(self, args: list[str]) -> None:
         """tmux paused a pane for a client that fell behind (``pause-after``; a loaded
         machine) and dropped what it printed meanwhile: hand subscribers the whole screen
-        again, as output, so a view never keeps a stale or blank screen."""
+        again, captured in the stream (never from another client: a screen read elsewhere
+        and handed over late would paint over newer output), so a view never keeps a stale
+        or blank screen."""
         session = args[1] if len(args) > 1 else self._pane_to_name.get(args[0])
         if not session or not self._subs.get(session):
             return
-
-        def repaint() -> None:
-            try:
-                snap = self.snapshot(session)
-            except BackendError:
-                return
-            data = snap.replay()
-            for cb in list(self._subs.get(session, [])):
-                try:
-                    cb(session, data)
-                except Exception:
-                    pass
-
-        threading.Thread(target=repaint, name=f"tmux-repaint-{session}", daemon=True).start()
+        try:
+            self._capture_in_stream(session)
+        except BackendError:
+            pass  # the watcher is gone: watch-ended brings a new one and a new screen
 
     def _cmd(self, *args: str) -> list[str]:
         try:
@@ -344,19 +401,22 @@ class TmuxBackend:
             raise BackendError(f"cannot resize {name}: {e}") from None
 
     def snapshot(self, name: str) -> Snapshot:
-        res = self.ctl().commands([
-            ["capture-pane", "-p", "-t", target(name)],
-            ["capture-pane", "-p", "-e", "-t", target(name)],
-            ["list-panes", "-t", target(name), "-F", _INFO_FMT],
-        ])
-        if any(isinstance(r, TmuxCommandError) for r in res):
+        return self._snapshot_from(name, self.ctl().commands(_snapshot_cmds(name)))
+
+    def _snapshot_from(self, name: str, res: list, *, wait_status: bool = True) -> Snapshot:
+        """The Snapshot of ``_snapshot_cmds``' answers; ``wait_status=False`` on a reader
+        thread (no command, no wait: a dead pane's status from the wrapper's file only)."""
+        if len(res) != 3 or any(isinstance(r, TmuxCommandError) for r in res) \
+                or not res[2]:
             raise BackendError(f"no tmux session {name}")
         plain, ansi, info = res  # type: ignore[misc]
         p = info[0].split("\x1f")
+        if len(p) < 9:
+            raise BackendError(f"no tmux session {name}")
         dead = p[0] == "1"
         status = int(p[1]) if dead and p[1].lstrip("-").isdigit() else None
         if dead and status is None:
-            status = self._dead_status(name)
+            status = self._dead_status(name) if wait_status else self._files.status(name)
         now = time.time()
         activity = int(p[7]) if p[7].isdigit() else None
         created = int(p[8]) if p[8].isdigit() else None
@@ -375,6 +435,53 @@ class TmuxBackend:
             seconds_since_output=max(0.0, now - activity) if activity else None,
             extra={"seconds_since_start": now - created if created else None},
         )
+
+    def subscribe_screen(self, name: str, on_screen: Callable[[Snapshot | None], None],
+                         on_output: OutputCallback) -> Callable[[], None]:
+        """``subscribe``, ordered with a first screen: ``on_screen(snapshot)`` first, then
+        ``on_output`` with exactly the output after it (both on the reader thread). The
+        screen is captured over the session's own watcher, so its answer sits in the output
+        stream at the point it was taken (one channel: no output lost or applied twice).
+        ``on_screen`` comes again, in order too, whenever tmux dropped output (a pause, a
+        watcher that had to be replaced); ``on_screen(None)`` when the first screen could
+        not be read (the session is gone). Returns the function that unsubscribes."""
+        gate = _ScreenGate(on_screen, on_output)
+        unsub = self.subscribe(name, gate)
+        try:
+            self._capture_in_stream(name, only=gate)
+        except BaseException:
+            unsub()
+            raise
+        return unsub
+
+    def _capture_in_stream(self, name: str, only: "_ScreenGate | None" = None) -> None:
+        """Capture ``name``'s screen in its output stream and hand it to ``only`` (or every
+        subscriber: a whole screen to an ordered one, the bytes that redraw it to the rest).
+        Safe from the reader thread (it only writes)."""
+        ctl = self._ctl
+
+        def done(res: list) -> None:
+            try:
+                snap = self._snapshot_from(name, res, wait_status=False)
+            except BackendError:
+                if only is not None:
+                    only.screen(None)  # no screen to start from: its attach fails now
+                return  # gone: its other subscribers see it end
+            for cb in [only] if only is not None else list(self._subs.get(name, [])):
+                try:
+                    if isinstance(cb, _ScreenGate):
+                        cb.screen(snap)
+                    else:
+                        cb(name, snap.replay())
+                except Exception:
+                    pass
+
+        if ctl is None:
+            raise BackendError(f"tmux -L {self.socket} is not connected")
+        try:
+            ctl.watcher_commands(name, _snapshot_cmds(name), done)
+        except TmuxControlClosed as e:
+            raise BackendError(f"cannot read {name}: {e}") from None
 
     def snapshots(self, names: list[str]) -> dict[str, str | None]:
         """Plain screens of many sessions in one round trip (for the app's previews)."""
@@ -444,7 +551,12 @@ class TmuxBackend:
         self._files.clear(name)
 
     def attach_command(self, name: str) -> list[str] | None:
-        return [self.tmux_bin, "-L", self.socket, "attach-session", "-t", session_target(name)]
+        """The window follows the attaching terminal's size (the app's view had fixed it
+        with resize-window: filler around a small screen otherwise), then attaches.
+        tmux's argv ``;`` separates commands."""
+        return [self.tmux_bin, "-L", self.socket,
+                "set-option", "-w", "-t", target(name), "window-size", "latest", ";",
+                "attach-session", "-t", session_target(name)]
 
     # ------------------------------------------------------------------ streaming
     def _on_output(self, pane: str, data: bytes) -> None:
@@ -454,6 +566,8 @@ class TmuxBackend:
                 cb(name, data)  # type: ignore[arg-type]
             except Exception:
                 pass
+        if name and EXIT_MARK in data:
+            self._on_end_mark(name)
 
     def subscribe(self, name: str, callback: OutputCallback) -> Callable[[], None]:
         check_name(name)

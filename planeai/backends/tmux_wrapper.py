@@ -22,7 +22,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-WRAPPER_SCRIPT = (
+# The end, said in the pane's output: an OSC no terminal uses (tmux drops it, the screen
+# does not change), so a control-mode watcher learns of the end from the %output stream
+# instead of polling (planeai.backends.tmux); written once the status file is.
+EXIT_MARK = b"\x1b]5379;planeai-exit\x07"
+_BEFORE_MARK = (
     'printf %s "$$" > "$0.pid"; '
     'if cd -- "$1"; then shift; '
     'exec 3<&0; "$@" <&3 3<&- & c=$!; exec 3<&-; '
@@ -30,7 +34,10 @@ WRAPPER_SCRIPT = (
     'trap : INT QUIT; '
     'while :; do wait "$c"; s=$?; kill -0 "$c" 2>/dev/null || break; done; '
     'else s=1; fi; '
-    'printf %s "$s" > "$0.tmp" && mv "$0.tmp" "$0"; exit "$s"')
+    'printf %s "$s" > "$0.tmp" && mv "$0.tmp" "$0"; ')
+WRAPPER_SCRIPT = _BEFORE_MARK + "printf '\\033]5379;planeai-exit\\007'; exit \"$s\""
+# wrappers of sessions started before the mark (still running after an upgrade)
+_KNOWN_SCRIPTS = (WRAPPER_SCRIPT.encode(), (_BEFORE_MARK + 'exit "$s"').encode())
 EXIT_WRAPPER = ["/bin/sh", "-c", WRAPPER_SCRIPT]
 
 RESET = "INT,QUIT,HUP,TERM,PIPE"  # sh starts background jobs ignoring INT and QUIT, and
@@ -70,7 +77,7 @@ def is_wrapper(pid: int, status_file: Path) -> bool:
         argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return False
-    return len(argv) > 3 and argv[2] == WRAPPER_SCRIPT.encode() \
+    return len(argv) > 3 and argv[2] in _KNOWN_SCRIPTS \
         and argv[3] == os.fsencode(str(status_file))
 
 

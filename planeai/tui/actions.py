@@ -22,8 +22,9 @@ ACTIONS: list[Action] = [
     Action("n", "n", "new_task", "New", "New task: title, description, priority, blockers, "
            "parent, base branch, agent"),
     Action("N", "N", "new_subtask", "Subtask", "New subtask of the selected task", footer=False),
-    Action("e", "e", "edit_task", "Edit", "Edit the selected task"),
-    Action("m", "m", "move_task", "Move", "Move the selected task to another status"),
+    Action("e", "e", "edit_task", "Edit", "Edit the selected task", footer=False),
+    Action("m", "m", "move_task", "Move", "Move the selected task to another status",
+           footer=False),
     Action("s", "s", "start_session", "Start", "Start a session for the selected task "
            "(choose the agent and backend)"),
     Action("x", "x", "stop_session", "Stop", "Stop the selected session's agent"),
@@ -36,14 +37,17 @@ ACTIONS: list[Action] = [
     Action("ctrl+x", "^x", "delete_session", "Delete session", "Delete the selected session: "
            "stop it, remove its worktree and forget it; refused when work would be lost, "
            "then offered forced (the work kept in a recovery ref)", footer=False),
-    Action("w", "w", "next_needs_input", "Next waiting", "Jump to the next session that "
-           "needs input (its question is waiting)", footer=False),
+    Action("w", "w", "next_needs_input", "Waiting", "Jump to the next session that "
+           "needs input (its question is waiting)"),
+    Action("I", "I", "next_idle", "Idle", "Jump to the next idle session (its agent is done "
+           "and waits for a prompt)", footer=False),
     Action("p", "p", "send_prompt", "Prompt", "Send a prompt to the selected session "
            "(only when its agent is idle)"),
     Action("K", "K", "send_keys", "Keys", "Press keys in the selected session: answer its "
            "agent's question (Enter, Down Enter, Escape, 1 ...)", footer=False),
-    Action("t", "t", "attach", "Attach", "Full-screen attach (tmux sessions): the app "
-           "suspends until you detach", footer=False),
+    Action("t", "t", "attach", "Attach", "Full-screen attach (tmux and daemon sessions) at "
+           "the terminal's size: the detach key is shown first, the app suspends until you "
+           "detach", footer=False),
     Action("d", "d", "toggle_dispatch", "Dispatch", "Toggle auto-dispatch: feed ready tasks "
            "to agents by priority, skipping blocked ones (one dispatcher per store)",
            footer=False),
@@ -67,11 +71,18 @@ ACTIONS: list[Action] = [
            footer=False),
     Action("b", "b", "toggle_sidebar", "Sidebar", "Hide / show the sidebar (the agent's "
            "terminal takes the width)", footer=False),
-    Action("slash", "/", "filter", "Filter", "Filter tasks by key or title (escape clears)"),
+    Action("J", "J", "focus_trackers", "Trackers", "Jump to the Jira / Plane section under "
+           "the projects (J again, or escape: back to the tasks)", footer=False),
+    Action("T", "T", "take_tracker_item", "Take", "Take the highlighted Jira / Plane item into "
+           "a project as a task (enter in the section too)", footer=False),
+    Action("U", "U", "sync_trackers", "Sync trackers", "Sync Jira / Plane now: progress in "
+           "their section, the counts when done", footer=False),
+    Action("slash", "/", "filter", "Filter", "Filter tasks by key or title (escape clears)",
+           footer=False),
     Action("tab", "tab", "focus_terminal", "Terminal", "Type into the selected session's "
            "terminal (ctrl+] comes back)", footer=False),
     Action("question_mark", "?", "help", "Help", "This help"),
-    Action("ctrl+p", "^p", "command_palette", "All actions", "Command palette: every action "
+    Action("ctrl+p", "^p", "command_palette", "All", "Command palette: every action "
            "by name"),
     Action("q", "q", "quit", "Quit", "Quit (asks first when local sessions would end)"),
 ]
@@ -113,8 +124,11 @@ _TITLES = {"new_task": "New task", "new_subtask": "New subtask", "edit_task": "E
            "attach": "Attach full screen", "toggle_dispatch": "Toggle auto-dispatch",
            "filter": "Filter tasks", "delete_task": "Delete task",
            "delete_session": "Delete session", "next_needs_input": "Next session needing input",
+           "next_idle": "Next idle session",
            "add_project": "Add project", "remove_project": "Remove project",
            "toggle_sidebar": "Hide / show the sidebar",
+           "focus_trackers": "Jira / Plane section", "take_tracker_item": "Take a tracker item",
+           "sync_trackers": "Sync Jira / Plane now",
            "focus_terminal": "Focus terminal", "help": "Help", "quit": "Quit",
            "command_palette": "Command palette", "diff": "Diff of the task",
            "compare": "Compare the task's sessions",
@@ -123,6 +137,15 @@ _TITLES = {"new_task": "New task", "new_subtask": "New subtask", "edit_task": "E
            "merge": "Merge (diff view)", "pull_request": "Open a pull request (diff view)"}
 ACTIONS = [Action(a.key, a.display, a.action, a.label, a.help, a.footer,
                   _TITLES.get(a.action, a.label), a.where) for a in ACTIONS]
+
+# the key bar, most important first; it fits 80 columns (with the sidebar's "⏎ Open")
+FOOTER_ORDER = ["start_session", "send_prompt", "new_task", "stop_session",
+                "next_needs_input", "help", "command_palette", "quit"]
+
+
+def footer_rank(a: Action) -> int:
+    return FOOTER_ORDER.index(a.action) if a.action in FOOTER_ORDER else len(FOOTER_ORDER)
+
 
 WHERE_TITLE = {"app": "", "diff": "in the diff view (D)", "compare": "in the compare view (C)"}
 

@@ -7,9 +7,11 @@ This module is the App itself: layout, bindings, mount / unmount, the reactive s
 routing of messages. The rest lives beside it, as mixins of this class (Textual looks up
 ``action_*``, ``watch_*``, ``on_*`` and ``@work`` methods on the App):
 - workers.py: the store poller, session observer, service runner and dispatcher threads, and
-  the typed messages they post (``BoardLoaded``, ``Notice``, ``ServiceDone``,
+  the typed messages they post (``BoardLoaded``, ``BoardChanged``: a change applied to the
+  rows it touches, ``ScreensSeen``, ``Notice``, ``ServiceDone``,
   ``DispatchReport``, ``DispatchEnded``, ``MetricsLoaded``: live counters and budget marks,
   ``FiguresLoaded``: a row's figures for the details panel);
+- alerts.py: a notification and the bell when an agent starts needing input;
 - selection.py: the selected task / session / project, and the agents a dialog offers;
 - main_pane.py: what the main pane shows for the selected row;
 - task_actions.py, session_actions.py: the actions, each a dialog and a service call;
@@ -17,7 +19,8 @@ routing of messages. The rest lives beside it, as mixins of this class (Textual 
   keeping one session of several, commit / checks / merge / pull request;
 - trust_prompt.py: asking whether a repo's `.planeai/` may be used.
 
-State is reactive: ``data`` (the board; every load redraws), ``selected_row``,
+State is reactive: ``data`` (the board; every full load redraws, a ``BoardChanged`` is
+applied to it in place and redraws only the rows it touched), ``selected_row``,
 ``terminal_shown``, ``filter_text`` and ``dispatching``; their watchers update the screen.
 """
 
@@ -37,28 +40,31 @@ from textual.reactive import var
 from textual.screen import Screen
 from textual.widgets import Input, Static
 
-from planeai.tui.actions import ACTIONS, actions_for
+from planeai.tui.actions import ACTIONS, actions_for, footer_rank
+from planeai.tui.alerts import AlertsMixin
 from planeai.tui.details import Details
 from planeai.tui.keybar import KeyBar
 from planeai.tui.main_pane import MainPaneMixin
 from planeai.tui.manage_actions import ManageActionsMixin
-from planeai.tui.model import Data, Row
+from planeai.tui.model import Data, Row, touched_rows
 from planeai.tui.review_actions import ReviewActionsMixin
 from planeai.tui.selection import SelectionMixin
 from planeai.tui.session_actions import SessionActionsMixin
 from planeai.tui.sidebar import Sidebar
 from planeai.tui.task_actions import TaskActionsMixin
 from planeai.tui.terminal_view import TerminalView
+from planeai.tui.trackers import TrackerActionsMixin, TrackerSection
 from planeai.tui.trust_prompt import TrustPromptMixin
-from planeai.tui.workers import (BoardLoaded, DiffStats, DispatchEnded, DispatchReport,
-                                 FiguresLoaded, MetricsLoaded, Notice, ServiceDone,
-                                 WorkersMixin)
+from planeai.tui.workers import (BoardChanged, BoardLoaded, DiffStats, DispatchEnded,
+                                 DispatchReport, FiguresLoaded, MetricsLoaded, Notice,
+                                 ScreensSeen, ServiceDone, WorkersMixin)
 
 _MAIN_ACTIONS = {a.action for a in ACTIONS} - {"quit", "help", "command_palette"}
 
 
-class PlaneaiApp(WorkersMixin, TrustPromptMixin, SelectionMixin, MainPaneMixin,
+class PlaneaiApp(WorkersMixin, AlertsMixin, TrustPromptMixin, SelectionMixin, MainPaneMixin,
                  TaskActionsMixin, SessionActionsMixin, ManageActionsMixin, ReviewActionsMixin,
+                 TrackerActionsMixin,
                  App,
                  inherit_bindings=False):
     TITLE = "planeai"
@@ -80,7 +86,7 @@ class PlaneaiApp(WorkersMixin, TrustPromptMixin, SelectionMixin, MainPaneMixin,
 
     BINDINGS = [
         *[Binding(a.key, a.action, a.label, show=a.footer, key_display=a.display)
-          for a in actions_for("app")],
+          for a in sorted(actions_for("app"), key=footer_rank)],
         Binding("ctrl+q", "quit", show=False),
         Binding("escape", "escape", show=False),
     ]
@@ -119,7 +125,9 @@ class PlaneaiApp(WorkersMixin, TrustPromptMixin, SelectionMixin, MainPaneMixin,
         self.do_reconcile = reconcile
         self.do_observe = observe
         self.svc = threading.RLock()             # around every SessionManager call
-        self.loads = 0                           # board loads shown so far
+        self.loads = 0                           # full board loads shown so far
+        self.changes_applied = 0                 # BoardChanged applied to their rows
+        self.alerts = 0                          # "needs input" alerts given (alerts.py)
         self._pending_show: PlaneaiApp.Show | None = None
         self._dispatch_stop: threading.Event | None = None
         self._follower_said = False              # "another dispatcher holds the lease", once
@@ -137,6 +145,7 @@ class PlaneaiApp(WorkersMixin, TrustPromptMixin, SelectionMixin, MainPaneMixin,
             with Vertical(id="left"):
                 yield Input(id="filter", placeholder="filter: key or title", compact=True)
                 yield Sidebar(id="sidebar")
+                yield TrackerSection(id="trackers")  # Jira / Plane, when configured
             with Vertical(id="main"):
                 yield Static(id="pane-title")
                 yield Details(id="details")
@@ -239,7 +248,34 @@ class PlaneaiApp(WorkersMixin, TrustPromptMixin, SelectionMixin, MainPaneMixin,
 
     def on_board_loaded(self, message: BoardLoaded) -> None:
         if not self._main_gone():  # a load that raced the app's exit
+            before = self._note_statuses(message.data.sessions) if self.data.loaded else None
             self.data = message.data
+            if before is not None:
+                self._alert_changes(before, message.data.sessions)
+
+    def on_board_changed(self, message: BoardChanged) -> None:
+        """Apply the change to the rows it touches: no reload, no rebuild of the rest."""
+        if self._main_gone():
+            return
+        change = message.change
+        before = self._note_statuses(change.sessions)
+        dirty = self.data.apply(change)
+        self.changes_applied += 1
+        touched = touched_rows(change)
+        self.sidebar.apply(dirty, touched)
+        self._alert_changes(before, change.sessions, change.asking)
+        if self._pending_show is not None and self._select(self._pending_show):
+            self._pending_show = None
+            return
+        row = self.sidebar.current
+        if row is None or row != self.selected_row or row.id in touched or (
+                row.kind in ("project", "group") and row.project_id in {
+                    x.project_id for x in [*change.tasks, *change.sessions]}) or (
+                change.gone_tasks or change.gone_sessions):
+            self.selected_row = row  # the main pane shows what changed
+
+    def on_screens_seen(self, message: ScreensSeen) -> None:
+        self.preview_seen(message.session_ids)
 
     def on_notice(self, message: Notice) -> None:
         self.notify(message.text, severity=message.severity,

@@ -12,6 +12,38 @@ from planeai.tui.model import (BADGES, STATUS_LABEL, Figures, ProjectFigures, ag
                                duration, usd)
 
 WARNING = "bold yellow"
+PREVIEW_LINES = 6  # the bottom of an agent's last screen shown in a preview
+
+
+def _tail(screen: list[str] | None, n: int) -> list[str]:
+    """The last ``n`` lines of a screen down to its last non-blank one."""
+    lines = [ln.rstrip() for ln in (screen or [])]
+    while lines and not lines[-1]:
+        lines.pop()
+    return lines[-n:]
+
+
+def screen_preview(session: Session | None, screen: list[str] | None) -> list:
+    """The bottom of the session's last screen as its observer read it (no capture of its
+    own): a small, cheap look at what the agent shows."""
+    tail = _tail(screen, PREVIEW_LINES)
+    if session is None or not tail:
+        return []
+    return [Text(""), Text(f"{session.name} screen (last read)", style="bold"),
+            Text("\n".join(tail), style="dim", no_wrap=True, overflow="ellipsis")]
+
+
+def agents_preview(agents: list[tuple[Session, list[str] | None]]) -> Table:
+    """A row per live agent: its badge, name, status and the last line of its screen."""
+    table = Table.grid(padding=(0, 1))
+    table.add_column(no_wrap=True)
+    table.add_column(no_wrap=True, overflow="ellipsis", style="dim")
+    for s, screen in agents:
+        sym, colour, label = BADGES[agent_status(s)]
+        last = _tail(screen, 1)
+        table.add_row(Text.assemble((sym, colour), " ", (s.name, "bold"), f" {label}"),
+                      Text(last[0] if last else ""))
+    return table
 
 
 def _tokens(t) -> str:
@@ -105,6 +137,9 @@ class Details(Static):
 
     def update(self, content="", **kw) -> None:  # type: ignore[override]
         self._shown = content
+        # the pane's size is fixed by the layout, not by what it shows: no relayout of the
+        # whole screen for a redraw (one per board change while a project row is selected)
+        kw.setdefault("layout", False)
         super().update(content, **kw)
 
     @property
@@ -131,7 +166,8 @@ class Details(Static):
         self.update(body)
 
     def show_project(self, p: Project, counts: dict[str, int], sessions: int,
-                     figures: Figures | None = None) -> None:
+                     figures: Figures | None = None,
+                     agents: list[tuple[Session, list[str] | None]] | None = None) -> None:
         rows: list[tuple[str, str | Text]] = [
             ("key", p.key_prefix), ("path", p.path), ("branch", p.default_branch or "-"),
             ("tasks", ", ".join(f"{STATUS_LABEL[s]} {n}" for s, n in counts.items()) or "none"),
@@ -141,10 +177,13 @@ class Details(Static):
         if figures is not None and figures.project is not None:
             parts += [Text(""), Text("Cost and activity", style="bold"),
                       _kv(project_rows(figures.project))]
-        self.update(Group(*parts, Text(""), Text("n new task", style="dim")))
+        if agents:
+            parts += [Text(""), Text("Agents", style="bold"), agents_preview(agents)]
+        self.update(Group(*parts, Text(""), Text("n new task   w next waiting   I next idle",
+                                                   style="dim")))
 
     def show_task(self, t: Task, session: Session | None, children: list[str],
-                  figures: Figures | None = None) -> None:
+                  figures: Figures | None = None, screen: list[str] | None = None) -> None:
         rows: list[tuple[str, str | Text]] = [
             ("status", STATUS_LABEL[t.status]),
             ("priority", str(t.priority)),
@@ -178,6 +217,7 @@ class Details(Static):
                                      "(retries too)", style="bold"), _kv(task_rows(figures.task))]
         if t.description.strip():
             parts += [Text(""), Text(t.description)]
+        parts += screen_preview(session, screen)
         parts += [Text(""), Text(hint, style="dim")]
         self.update(Group(*parts))
 
@@ -191,13 +231,14 @@ class Details(Static):
             return [Text(""), title, Text("no figures yet", style="dim")]
         return [Text(""), title, _kv(session_rows(m))]
 
-    def show_session(self, s: Session, figures: Figures | None = None) -> None:
+    def show_session(self, s: Session, figures: Figures | None = None,
+                     screen: list[str] | None = None) -> None:
         """A session without a task (a free session): its figures."""
         st = agent_status(s)
         sym, colour, label = BADGES[st]
         head = Text.assemble((sym, colour), " ", (s.name, "bold"), f"  {s.agent}  {label}")
-        self.update(Group(head, *self._figures(s, figures), Text(""),
-                          Text("i terminal   R restart   a archive", style="dim")))
+        self.update(Group(head, *self._figures(s, figures), *screen_preview(s, screen),
+                          Text(""), Text("i terminal   R restart   a archive", style="dim")))
 
     def show_lost(self, s: Session, why: str, figures: Figures | None = None) -> None:
         self.update(Group(Text(f"{s.name}", style="bold"), Text(""), Text(why),

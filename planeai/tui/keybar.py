@@ -12,6 +12,7 @@ from textual import events
 from textual.widget import Widget
 
 KEY_STYLE = "bold #ffa62b"
+KEEP = ("help", "quit")  # hints never dropped for width
 
 
 class KeyBar(Widget):
@@ -47,14 +48,28 @@ class KeyBar(Widget):
         if getattr(self.app, "dispatching", False):
             # first: at 80 columns the key hints run off the end, this must not
             text.append(" ⚙ auto-dispatch on ", style="bold green")
+        hints = []
         for node, binding, enabled, _tooltip in self.screen.active_bindings.values():
             if not binding.show or not enabled or binding.action in seen:
                 continue
             seen.add(binding.action)
+            hints.append((f" {self.app.get_key_display(binding)} ", f"{binding.description} ",
+                          binding.action, node))
+        # too narrow: the least important hints go (the last ones but help and quit), so
+        # what is shown is whole and ? and q stay reachable by eye
+        width = self.size.width or 10_000
+        used = text.cell_len + sum(len(k) + len(d) for k, d, _, _ in hints)
+        while used > width:
+            drop = next((h for h in reversed(hints) if h[2] not in KEEP), None)
+            if drop is None:
+                break
+            hints.remove(drop)
+            used -= len(drop[0]) + len(drop[1])
+        for key, desc, action, node in hints:
             start = text.cell_len
-            text.append(f" {self.app.get_key_display(binding)} ", style=KEY_STYLE)
-            text.append(f"{binding.description} ")
-            spans.append((start, text.cell_len, binding.action, node))
+            text.append(key, style=KEY_STYLE)
+            text.append(desc)
+            spans.append((start, text.cell_len, action, node))
         self._spans = spans
         return text
 

@@ -29,6 +29,7 @@ class MainPaneMixin:
     def _init_main_pane(self) -> None:
         self.details_pinned: str | None = None   # row id whose details replace its terminal
         self.figures: dict[str, Figures] = {}    # row id -> figures last loaded
+        self.last_screens: dict[str, list[str]] = {}  # session id -> its last screen read
         self._figures_asked: tuple[str, float] = ("", 0.0)
 
     def _ask_figures(self, row: Row, force: bool = False) -> None:
@@ -76,7 +77,7 @@ class MainPaneMixin:
             self.term.detach()
 
     def _set_title(self, text: Text | str) -> None:
-        self.query_one("#pane-title", Static).update(text)
+        self.query_one("#pane-title", Static).update(text, layout=False)  # one fixed line
 
     def watch_selected_row(self, row: Row | None) -> None:
         d = self.data
@@ -101,14 +102,12 @@ class MainPaneMixin:
             p = next((p for p in d.projects if p.id == row.project_id), None)
             if p is None:
                 return
-            counts: dict = {}
-            for t in d.tasks:
-                if t.project_id == p.id:
-                    counts[t.status] = counts.get(t.status, 0) + 1
-            counts = {s: counts[s] for s in Status if s in counts}
-            n_sessions = sum(1 for s in d.sessions if s.project_id == p.id and s.state in LIVE)
+            counts = {st: len(d.by_group[(p.id, st)]) for st in Status
+                      if d.by_group.get((p.id, st))}
+            live = [s for s in d.sessions if s.project_id == p.id and s.state in LIVE]
             self._set_title(Text(p.name, style="bold"))
-            self.details.show_project(p, counts, n_sessions, figures)
+            self.details.show_project(p, counts, len(live), figures,
+                                      [(s, self.last_screens.get(s.id)) for s in live])
             return
         session = self.row_session(row)
         task = d.task_by_key.get(row.task_key or "") if row.kind == "task" else None
@@ -119,10 +118,11 @@ class MainPaneMixin:
             if task is not None:
                 self._set_title(Text.assemble((task.key, "bold"), f"  {task.title}"))
                 children = [t.key for t in d.tasks if t.parent_key == task.key]
-                self.details.show_task(task, session, children, figures)
+                self.details.show_task(task, session, children, figures,
+                                       self.last_screens.get(session.id) if session else None)
             elif session is not None:
                 self._set_title(Text(session.name, style="bold"))
-                self.details.show_session(session, figures)
+                self.details.show_session(session, figures, self.last_screens.get(session.id))
             return
         self._show_session(session, task)
 
@@ -163,6 +163,21 @@ class MainPaneMixin:
         if task is not None:
             title.append(f"  {task.title}", style="dim")
         return title
+
+    def preview_seen(self, session_ids: set[str]) -> None:
+        """New screens were read for these sessions: redraw the details when they preview
+        one of them (a project's agents, a session's details)."""
+        row = self.sidebar.current
+        if row is None or self.terminal_shown or self._main_gone():
+            return
+        if row.kind in ("project", "group"):
+            hit = any(s.project_id == row.project_id for s in self.data.sessions
+                      if s.id in session_ids)
+        else:
+            shown = self.row_session(row)
+            hit = shown is not None and shown.id in session_ids
+        if hit:
+            self._draw_details(row)
 
     def _show_lost(self, s, why: str) -> None:
         self.terminal_shown = False

@@ -71,12 +71,18 @@ class ManageActionsMixin:
                                  "worktree and forget it?", yes="Delete"), first)
 
     def action_next_needs_input(self) -> None:
-        """Select the next session waiting for input after the selected row (wrapping
-        around; one in a folded group is unfolded)."""
+        self._next_with_status("needs_input", "no session needs input")
+
+    def action_next_idle(self) -> None:
+        self._next_with_status("idle", "no session is idle")
+
+    def _next_with_status(self, status: str, none: str) -> None:
+        """Select the next session whose agent has ``status`` after the selected row
+        (wrapping around; one in a folded group is unfolded)."""
         waiting = [f"t:{s.task_key}" if s.task_key else f"s:{s.id}"
-                   for s in self.data.sessions if agent_status(s) == "needs_input"]
+                   for s in self.data.sessions if agent_status(s) == status]
         if not waiting:
-            self.notify("no session needs input", timeout=3)
+            self.notify(none, timeout=3)
             return
         index = {r.id: i for i, r in enumerate(self.sidebar.rows)}
         here = self.sidebar.cursor

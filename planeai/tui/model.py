@@ -35,6 +35,7 @@ class Data:
 
     def __post_init__(self) -> None:
         self.reindex()
+        self.last_inserts: dict[str, list[str]] = {}  # from the last apply()
 
     def reindex(self) -> None:
         self.task_by_key = {t.key: t for t in self.tasks}
@@ -44,6 +45,115 @@ class Data:
             if s.task_key:
                 by_task.setdefault(s.task_key, []).append(s)
         self.sessions_by_task = by_task
+        # the sidebar's blocks: a status group's tasks, a project's free sessions
+        self.by_group: dict[tuple[int, Status], dict[str, Task]] = {}
+        for t in self.tasks:
+            self.by_group.setdefault((t.project_id, t.status), {})[t.key] = t
+        self.free_by_project: dict[int, dict[str, Session]] = {}
+        for s in self.sessions:
+            if not s.task_key:
+                self.free_by_project.setdefault(s.project_id, {})[s.id] = s
+
+    def project_count(self, project_id: int) -> int:
+        return sum(len(self.by_group.get((project_id, st), ())) for st in STATUS_ORDER)
+
+    def apply(self, change) -> set[str]:
+        """Apply a planeai.services.board.BoardChange in place, at a cost that grows with
+        the change; returns the ids of the sidebar blocks it touched (``g:P:STATUS`` groups,
+        ``f:P`` free sessions), for ``build_rows(..., dirty=)``."""
+        dirty: set[str] = set()
+        # tasks new to the board that are plain roots of their group (no parent there, no
+        # subtasks, at most one session): build_rows inserts their row instead of building
+        # the group again
+        inserts: dict[str, list[str]] = {}
+        new_parents = {t.parent_key for t in change.tasks if t.parent_key}
+
+        def drop_task(key: str) -> None:
+            old = self.task_by_key.pop(key, None)
+            if old is not None:
+                self.by_group.get((old.project_id, old.status), {}).pop(key, None)
+                dirty.add(group_id(old.project_id, old.status))
+
+        for key in change.gone_tasks:
+            drop_task(key)
+        for t in change.tasks:
+            old = self.task_by_key.get(t.key)
+            if old is not None and (old.project_id, old.status) != (t.project_id, t.status):
+                self.by_group.get((old.project_id, old.status), {}).pop(t.key, None)
+                dirty.add(group_id(old.project_id, old.status))
+            self.task_by_key[t.key] = t
+            group = self.by_group.setdefault((t.project_id, t.status), {})
+            group[t.key] = t
+            gid = group_id(t.project_id, t.status)
+            if old is None and (not t.parent_key or t.parent_key not in group) \
+                    and t.key not in new_parents:
+                inserts.setdefault(gid, []).append(t.key)
+            else:
+                dirty.add(gid)
+            if old is not None and old.parent_key != t.parent_key:
+                dirty.update(self._groups_of(old.parent_key, t.parent_key))
+        for sid in change.gone_sessions:
+            old_s = self.session_by_id.pop(sid, None)
+            if old_s is not None:
+                self._unlist_session(old_s)
+                dirty.add(self._block_of(old_s))
+        for sess in change.sessions:
+            old_s = self.session_by_id.get(sess.id)
+            if old_s is not None:
+                self._unlist_session(old_s, keep_place=sess)
+            else:
+                self._list_session(sess)
+            self.session_by_id[sess.id] = sess
+            dirty.add(self._block_of(sess))
+        self.tasks = list(self.task_by_key.values())
+        self.sessions = list(self.session_by_id.values())
+        dirty.discard("")
+        # an insert into a group that also changed otherwise, or whose new task got agents
+        # rows of their own: build that group again
+        self.last_inserts = {
+            gid: keys for gid, keys in inserts.items() if gid not in dirty
+            and all(len(self.sessions_by_task.get(k, ())) <= 1 for k in keys)}
+        return dirty | set(inserts)
+
+    def _groups_of(self, *keys: str | None) -> set[str]:
+        out = set()
+        for k in keys:
+            t = self.task_by_key.get(k or "")
+            if t is not None:
+                out.add(group_id(t.project_id, t.status))
+        return out
+
+    def _block_of(self, s: Session) -> str:
+        if not s.task_key:
+            return f"f:{s.project_id}"
+        t = self.task_by_key.get(s.task_key)
+        return group_id(t.project_id, t.status) if t is not None else ""
+
+    def _list_session(self, s: Session) -> None:
+        if s.task_key:
+            self.sessions_by_task.setdefault(s.task_key, []).append(s)
+        else:
+            self.free_by_project.setdefault(s.project_id, {})[s.id] = s
+
+    def _unlist_session(self, s: Session, keep_place: Session | None = None) -> None:
+        """Take ``s`` out of its task's (or project's) list; with ``keep_place``, put that
+        newer copy of it where it was."""
+        if s.task_key:
+            runs = self.sessions_by_task.get(s.task_key, [])
+            i = next((i for i, r in enumerate(runs) if r.id == s.id), None)
+            if i is not None:
+                if keep_place is not None and keep_place.task_key == s.task_key:
+                    runs[i] = keep_place
+                    return
+                del runs[i]
+        else:
+            free = self.free_by_project.get(s.project_id, {})
+            if keep_place is not None and not keep_place.task_key and s.id in free:
+                free[s.id] = keep_place
+                return
+            free.pop(s.id, None)
+        if keep_place is not None:
+            self._list_session(keep_place)
 
     def task_session(self, key: str) -> Session | None:
         """The session the app shows for a task: its newest live one, else its newest."""
@@ -52,6 +162,18 @@ class Data:
             return None
         live = [s for s in ss if s.state in LIVE]
         return (live or ss)[-1]
+
+
+def touched_rows(change) -> set[str]:
+    """The sidebar row ids whose drawing a BoardChange may alter: its tasks, its sessions
+    and their tasks (a badge), the projects and groups they are in (a count)."""
+    ids = {f"t:{t.key}" for t in change.tasks} | {f"t:{k}" for k in change.gone_tasks}
+    for s in change.sessions:
+        ids.add(f"s:{s.id}")
+        if s.task_key:
+            ids.add(f"t:{s.task_key}")
+    ids.update(f"s:{sid}" for sid in change.gone_sessions)
+    return ids
 
 
 def data_of(board) -> Data:
@@ -101,17 +223,27 @@ def _matches(t: Task, needle: str) -> bool:
     return needle in t.key.lower() or needle in t.title.lower()
 
 
-def build_rows(data: Data, collapsed: set[str], expanded: set[str], needle: str = "") -> list[Row]:
-    """``collapsed``/``expanded``: ids the user toggled; done groups start collapsed."""
+def group_id(project_id: int, status: Status) -> str:
+    return f"g:{project_id}:{status.value}"
+
+
+def build_rows(data: Data, collapsed: set[str], expanded: set[str], needle: str = "", *,
+               blocks: dict[str, list[Row]] | None = None,
+               dirty: set[str] | None = None,
+               inserts: dict[str, list[str]] | None = None) -> list[Row]:
+    """``collapsed``/``expanded``: ids the user toggled; done groups start collapsed.
+
+    ``blocks``: a cache of the rows of each block (a status group with its tasks, a
+    project's free sessions) kept between calls; with ``dirty``, only those blocks (and
+    blocks not cached yet) are built again: a change costs the blocks it touched, not the
+    board; ``inserts`` (group id -> keys of new plain root tasks, Data.last_inserts): their
+    rows are put into the cached group instead. A filter builds everything (and caches
+    nothing)."""
     needle = needle.strip().lower()
-    rows: list[Row] = []
-    tasks_by_project: dict[int, list[Task]] = {}
-    for t in data.tasks:
-        tasks_by_project.setdefault(t.project_id, []).append(t)
-    free_by_project: dict[int, list[Session]] = {}
-    for s in data.sessions:
-        if not s.task_key:
-            free_by_project.setdefault(s.project_id, []).append(s)
+    if needle or blocks is None:
+        blocks, dirty = {}, None
+    elif dirty is None:
+        blocks.clear()
 
     def is_collapsed(row_id: str, default: bool) -> bool:
         if needle:
@@ -122,59 +254,119 @@ def build_rows(data: Data, collapsed: set[str], expanded: set[str], needle: str 
             return False
         return default
 
+    rows: list[Row] = []
     for p in data.projects:
-        ptasks = tasks_by_project.get(p.id, [])
         pid = f"p:{p.id}"
         pc = is_collapsed(pid, False)
-        rows.append(Row("project", pid, 0, p.id, collapsed=pc, count=len(ptasks)))
+        rows.append(Row("project", pid, 0, p.id, collapsed=pc, count=data.project_count(p.id)))
         if pc:
             continue
-        if needle:
-            ptasks = [t for t in ptasks if _matches(t, needle)]
-        by_status: dict[Status, list[Task]] = {}
-        for t in ptasks:
-            by_status.setdefault(t.status, []).append(t)
         for st in STATUS_ORDER:
-            group = by_status.get(st, [])
-            if needle and not group:
-                continue
-            gid = f"g:{p.id}:{st.value}"
-            gc = is_collapsed(gid, st is Status.DONE)
-            rows.append(Row("group", gid, 1, p.id, status=st, collapsed=gc, count=len(group)))
-            if gc:
-                continue
-            keys = {t.key for t in group}
-            children: dict[str, list[Task]] = {}
-            roots: list[Task] = []
-            for t in group:
-                if t.parent_key and t.parent_key in keys:
-                    children.setdefault(t.parent_key, []).append(t)
+            gid = group_id(p.id, st)
+            block = blocks.get(gid)
+            if block is None or (dirty is not None and gid in dirty):
+                gc = is_collapsed(gid, st is Status.DONE)
+                if (inserts and gid in inserts and block and dirty is not None
+                        and block[0].collapsed == gc):
+                    block = _insert_roots(data, block, inserts[gid], p.id, st)
                 else:
-                    roots.append(t)
-            roots.sort(key=lambda t: (-t.priority, t.id))
-            stack = [(t, 2) for t in reversed(roots)]
-            seen: set[str] = set()
-            while stack:
-                t, depth = stack.pop()
-                if t.key in seen:
-                    continue
-                seen.add(t.key)
-                rows.append(Row("task", f"t:{t.key}", depth, p.id, task_key=t.key, status=st))
-                runs = data.sessions_by_task.get(t.key, [])
-                if len(runs) > 1:  # several agents on it (`run`, retries): each reachable
-                    for run in runs:
-                        rows.append(Row("session", f"s:{run.id}", depth + 1, p.id,
-                                        task_key=t.key, session_id=run.id, status=st))
-                for kid in reversed(sorted(children.get(t.key, []), key=lambda k: k.id)):
-                    stack.append((kid, depth + 1))
-        free = free_by_project.get(p.id, [])
-        if free and not needle:
-            fid = f"f:{p.id}"
-            fc = is_collapsed(fid, False)
-            rows.append(Row("group", fid, 1, p.id, collapsed=fc, count=len(free)))
-            if not fc:
-                for s in free:
-                    rows.append(Row("session", f"s:{s.id}", 2, p.id, session_id=s.id))
+                    block = _group_block(data, p.id, st, needle, gc, block)
+                if not needle:
+                    blocks[gid] = block
+            rows.extend(block)
+        fid = f"f:{p.id}"
+        block = blocks.get(fid)
+        if block is None or (dirty is not None and fid in dirty):
+            block = _free_block(data, p.id, needle, is_collapsed(fid, False))
+            if not needle:
+                blocks[fid] = block
+        rows.extend(block)
+    return rows
+
+
+def _group_block(data: Data, project_id: int, st: Status, needle: str,
+                 gc: bool, old: list[Row] | None = None) -> list[Row]:
+    """A status group's header and its tasks (subtasks nested, agents under a task).
+    ``old``: the block as last built; its rows are reused where unchanged (a Row costs
+    more to make than to look up, and a group may hold thousands)."""
+    reuse = {r.id: r for r in old} if old else {}
+
+    def task_row(t: Task, depth: int) -> Row:
+        r = reuse.get(f"t:{t.key}")
+        if r is not None and r.depth == depth and r.status is st:
+            return r
+        return Row("task", f"t:{t.key}", depth, project_id, task_key=t.key, status=st)
+
+    group = list(data.by_group.get((project_id, st), {}).values())
+    if needle:
+        group = [t for t in group if _matches(t, needle)]
+        if not group:
+            return []
+    gid = group_id(project_id, st)
+    rows = [Row("group", gid, 1, project_id, status=st, collapsed=gc, count=len(group))]
+    if gc:
+        return rows
+    keys = {t.key for t in group}
+    children: dict[str, list[Task]] = {}
+    roots: list[Task] = []
+    for t in group:
+        if t.parent_key and t.parent_key in keys:
+            children.setdefault(t.parent_key, []).append(t)
+        else:
+            roots.append(t)
+    roots.sort(key=lambda t: (-t.priority, t.id))
+    stack = [(t, 2) for t in reversed(roots)]
+    seen: set[str] = set()
+    while stack:
+        t, depth = stack.pop()
+        if t.key in seen:
+            continue
+        seen.add(t.key)
+        rows.append(task_row(t, depth))
+        runs = data.sessions_by_task.get(t.key, [])
+        if len(runs) > 1:  # several agents on it (`run`, retries): each reachable
+            for run in runs:
+                rows.append(Row("session", f"s:{run.id}", depth + 1, project_id,
+                                task_key=t.key, session_id=run.id, status=st))
+        for kid in reversed(sorted(children.get(t.key, []), key=lambda k: k.id)):
+            stack.append((kid, depth + 1))
+    return rows
+
+
+def _insert_roots(data: Data, block: list[Row], keys: list[str], project_id: int,
+                  st: Status) -> list[Row]:
+    """``block`` with a row for each new root task ``keys`` where the full build puts it:
+    roots are ordered by priority (highest first), then age; the header counts them."""
+    head = block[0]
+    rows = [Row("group", head.id, 1, project_id, status=st, collapsed=head.collapsed,
+                count=len(data.by_group.get((project_id, st), ())))]
+    if head.collapsed:
+        return rows
+    body = block[1:]
+    tasks = data.task_by_key
+    for key in keys:
+        t = tasks[key]
+        order = (-t.priority, t.id)
+        at = len(body)
+        for i, r in enumerate(body):
+            if r.depth == 2 and r.kind == "task":
+                o = tasks.get(r.task_key or "")
+                if o is not None and (-o.priority, o.id) > order:
+                    at = i
+                    break
+        body.insert(at, Row("task", f"t:{key}", 2, project_id, task_key=key, status=st))
+    return rows + body
+
+
+def _free_block(data: Data, project_id: int, needle: str, fc: bool) -> list[Row]:
+    """A project's sessions without a task, under their own group."""
+    free = list(data.free_by_project.get(project_id, {}).values())
+    if not free or needle:
+        return []
+    fid = f"f:{project_id}"
+    rows = [Row("group", fid, 1, project_id, collapsed=fc, count=len(free))]
+    if not fc:
+        rows += [Row("session", f"s:{s.id}", 2, project_id, session_id=s.id) for s in free]
     return rows
 
 

@@ -10,6 +10,8 @@ run on the event loop.
 from __future__ import annotations
 
 import subprocess
+import sys
+import time
 
 from planeai.errors import PlaneaiError
 from planeai.tui.model import LIVE
@@ -18,6 +20,19 @@ from planeai.tui.start_dialog import StartChoice
 # Seconds the app waits for a busy agent to become idle before refusing a prompt (the
 # service lock is held meanwhile, so short).
 PROMPT_WAIT = 3.0
+# Seconds the detach key stays on screen before a full-screen attach takes the terminal
+ATTACH_HINT_S = 1.0
+
+
+def detach_hint(cmd: list[str]) -> str:
+    """How to leave a full-screen attach ``cmd``: tmux's prefix then d, the daemon's key."""
+    if "attach-session" in cmd:
+        return "detach with C-b d (your tmux prefix, then d)"
+    if "--detach-key" in cmd:
+        i = cmd.index("--detach-key")
+        key = cmd[i + 1] if i + 1 < len(cmd) else "C-q"
+        return f"detach with {key.replace('C-', 'Ctrl-').upper().replace('CTRL-', 'Ctrl-')}"
+    return "end the session's program to come back"
 
 
 class SessionActionsMixin:
@@ -53,7 +68,7 @@ class SessionActionsMixin:
                     task_key=task.key if task else None, project=None if task else project,
                     agent=choice.agent, backend=choice.backend, cols=w, rows=h,
                     yolo=choice.yolo, autonomous=choice.autonomous,
-                    prompt=choice.prompt or None)
+                    prompt=choice.prompt or None, sandbox=choice.sandbox)
 
             self._service("start session", start,
                           lambda s: self.post_message(self.Show(
@@ -211,12 +226,20 @@ class SessionActionsMixin:
         # inside tmux already (TMUX set), tmux refuses to attach: the planeai server is a
         # different one, so nesting is what the person asked for
         env = {k: v for k, v in os.environ.items() if k not in ("TMUX", "TMUX_PANE")}
+        hint = detach_hint(cmd)
         try:
             with self.suspend():
+                # said before it starts: then the session takes the whole terminal
+                sys.stdout.write(f"\x1b[2J\x1b[Hplaneai: full screen; {hint} to come back"
+                                 " to the app\r\n")
+                sys.stdout.flush()
+                time.sleep(ATTACH_HINT_S)
                 subprocess.run(cmd, env=env)
         except Exception as e:  # SuspendNotSupported (headless), tmux gone, ...
             self.notify(f"cannot attach: {e or type(e).__name__}", severity="error")
         self.refresh()
+        if self.term.session_name:
+            self.term.refit()  # the attach sized the session to the whole terminal
 
     def action_focus_terminal(self) -> None:
         if self.term.session_name and self.terminal_shown:

@@ -83,6 +83,7 @@ class Sidebar(ScrollView, can_focus=True):
         self._collapsed: set[str] = set()
         self._expanded: set[str] = set()
         self._cache: dict[tuple, Strip] = {}
+        self._blocks: dict[str, list[Row]] = {}   # build_rows' cache of built blocks
         self.stats: dict[str, str | None] = {}   # session id -> "+N -M" (the app's worker)
         self.counters: dict[str, str] = {}        # session id -> "12k tok $0.31" (live ones)
         self.over_budget: set[int] = set()        # project ids over their budget
@@ -98,6 +99,12 @@ class Sidebar(ScrollView, can_focus=True):
     def set_data(self, data: Data) -> None:
         self.data = data
         self._rebuild()
+
+    def apply(self, dirty: set[str], touched: set[str]) -> None:
+        """``self.data`` changed in place (Data.apply): build again only the blocks in
+        ``dirty`` and draw again only the rows in ``touched`` (row ids), so a task added to
+        a board of thousands costs its own group, not the board."""
+        self._rebuild(dirty=dirty, touched=touched, inserts=self.data.last_inserts)
 
     def set_stats(self, stats: dict[str, str | None]) -> None:
         """Show these sessions' +/- (merged into the ones shown)."""
@@ -153,18 +160,42 @@ class Sidebar(ScrollView, can_focus=True):
         self.filter_text = text
         self._rebuild()
 
-    def _rebuild(self, keep: str | None = None) -> None:
+    def _rebuild(self, keep: str | None = None, dirty: set[str] | None = None,
+                 touched: set[str] | None = None,
+                 inserts: dict[str, list[str]] | None = None) -> None:
         keep = keep or (self.current.id if self.current else None)
-        self.rows = build_rows(self.data, self._collapsed, self._expanded, self.filter_text)
-        self._cache.clear()
-        ids = {r.id: i for i, r in enumerate(self.rows)}
-        if keep in ids:
-            self.cursor = ids[keep]
-        else:
-            self.cursor = min(self.cursor, max(0, len(self.rows) - 1))
-        self.virtual_size = Size(self.size.width, len(self.rows))
+        self.rows = build_rows(self.data, self._collapsed, self._expanded, self.filter_text,
+                               blocks=self._blocks, dirty=dirty, inserts=inserts)
+        if touched is None:
+            self._cache.clear()
+        else:  # a strip's key has no badge or title: drop the rows whose ones changed
+            for key in [k for k in self._cache if k[0] in touched]:
+                del self._cache[key]
+        if not (0 <= self.cursor < len(self.rows) and self.rows[self.cursor].id == keep):
+            index = next((i for i, r in enumerate(self.rows) if r.id == keep), None)
+            if index is not None:
+                self.cursor = index
+            else:
+                self.cursor = min(self.cursor, max(0, len(self.rows) - 1))
+        self._set_height(len(self.rows))
         self.refresh()
         self._announce()
+
+    def _set_height(self, rows: int) -> None:
+        """The scrollable height: a change re-lays out the whole screen (Textual's
+        ``virtual_size`` is a layout reactive, ~20 ms with a big board), so when the
+        scrollbar neither comes nor goes only the scrollbar is updated."""
+        new = Size(self.size.width, rows)
+        old = self.virtual_size
+        if new == old:
+            return
+        height = self.container_size.height
+        if (self.is_mounted and old.width == new.width and height > 0
+                and (old.height > height) == (rows > height)):
+            self.set_reactive(Sidebar.virtual_size, new)
+            self._scroll_update(new)  # scrollbar size and position, scroll kept in range
+        else:
+            self.virtual_size = new
 
     def select_id(self, row_id: str) -> bool:
         """Move the cursor to a row (unfolding its group if needed)."""

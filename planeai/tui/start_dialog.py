@@ -1,6 +1,7 @@
 """Start a session: choose the agent (provider / variant), where it runs, and how: a first
 prompt, yolo (the agent's permission-skipping flag), autonomous (the task's own prompt, as the
-dispatcher starts it). Returns a StartChoice, or None when cancelled."""
+dispatcher starts it), in a sandbox or not (default: as [sandbox] configures it for that task,
+agent and project). Returns a StartChoice, or None when cancelled."""
 
 from __future__ import annotations
 
@@ -17,13 +18,19 @@ from textual.widgets.option_list import Option
 @dataclass(frozen=True)
 class StartChoice:
     """The agent spec (``provider`` or ``provider-variant``), the backend to run it on, and
-    the start options (``prompt`` "" for none)."""
+    the start options (``prompt`` "" for none; ``sandbox`` None: as configured)."""
 
     agent: str
     backend: str
     yolo: bool = False
     autonomous: bool = False
     prompt: str = ""
+    sandbox: bool | None = None
+
+
+# the sandbox choice: as configured ([sandbox], per task, agent and project), on, off
+SANDBOX_CHOICES: list[tuple[bool | None, str]] = [(None, "default"), (True, "on"),
+                                                  (False, "off")]
 
 
 class Radio(RadioButton):
@@ -55,6 +62,10 @@ class StartDialog(ModalScreen[StartChoice | None]):
     StartDialog #backend { height: auto; width: 100%; border: none; padding: 0; }
     StartDialog #options { height: auto; }
     StartDialog #options Checkbox { border: none; padding: 0; margin-right: 2; }
+    StartDialog #sandbox-row { height: 1; }
+    StartDialog #sandbox { layout: horizontal; height: 1; width: auto; border: none;
+                           padding: 0; }
+    StartDialog #sandbox RadioButton { width: auto; margin-right: 2; }
     StartDialog #prompt { margin-top: 0; }
     StartDialog #buttons { height: 1; align-horizontal: right; margin-top: 1; }
     StartDialog #buttons Button { margin-left: 2; }
@@ -93,8 +104,13 @@ class StartDialog(ModalScreen[StartChoice | None]):
             with Horizontal(id="options"):
                 yield Tick("yolo: no permission prompts", id="yolo", compact=True)
                 if self.for_task:
-                    yield Tick("autonomous: works alone", id="autonomous",
+                    yield Tick("autonomous: on its own", id="autonomous",
                                compact=True)
+            with Horizontal(id="sandbox-row"):
+                yield Label("sandbox: ")
+                with RadioSet(id="sandbox"):
+                    for value, label in SANDBOX_CHOICES:
+                        yield Radio(label, value=value is None, id=f"sandbox-{label}")
             yield Input(id="prompt", compact=True,
                         placeholder="first prompt (optional)")
             with Horizontal(id="buttons"):
@@ -109,7 +125,8 @@ class StartDialog(ModalScreen[StartChoice | None]):
         ol.focus()
 
     def on_radio_set_changed(self, event: RadioSet.Changed) -> None:
-        self.backend = (event.pressed.id or "").removeprefix("backend-")
+        if event.radio_set.id == "backend":
+            self.backend = (event.pressed.id or "").removeprefix("backend-")
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         self._start(event.option.id)
@@ -132,7 +149,12 @@ class StartDialog(ModalScreen[StartChoice | None]):
             self.dismiss(StartChoice(
                 agent=agent, backend=self.backend, yolo=self.query_one("#yolo", Checkbox).value,
                 autonomous=any(c.value for c in auto),
-                prompt=self.query_one("#prompt", Input).value.strip()))
+                prompt=self.query_one("#prompt", Input).value.strip(),
+                sandbox=self._sandbox()))
+
+    def _sandbox(self) -> bool | None:
+        pressed = self.query_one("#sandbox", RadioSet).pressed_index
+        return SANDBOX_CHOICES[pressed][0] if pressed >= 0 else None
 
     def action_cancel(self) -> None:
         self.dismiss(None)

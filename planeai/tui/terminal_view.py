@@ -10,8 +10,10 @@ Costs (DESIGN.md): Rich ``Text`` in a ``Static`` is ~10x slower than cached ``St
 - only the attached (visible) session is subscribed; hidden sessions cost nothing here.
 
 A backend that declares ``has_screen`` (the local one) is read straight from its emulator.
-Other backends (tmux) feed a private ``TerminalScreen``: a snapshot replayed once, then
-the ``subscribe`` stream.
+Other backends feed a private ``TerminalScreen``: a first screen, then the output after it.
+A backend with ``subscribe_screen`` (tmux) hands both over in one ordered stream (the
+screen is captured in the stream itself); others get subscribe-then-snapshot, with output
+that raced the snapshot dropped and the screen captured again.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from textual.widget import Widget
 
 from typing import TYPE_CHECKING
 
-from planeai.errors import PlaneaiError
+from planeai.errors import BackendError, PlaneaiError
 from planeai.tui.keys import key_to_bytes
 
 if TYPE_CHECKING:  # the emulator (pyghostty, ~0.14 s to load) is imported when first needed
@@ -38,6 +40,7 @@ if TYPE_CHECKING:  # the emulator (pyghostty, ~0.14 s to load) is imported when 
 
 RELEASE_KEY = "ctrl+right_square_bracket"
 FPS = 30
+SCREEN_WAIT = 5.0  # seconds attach waits for a session's first screen
 
 _STYLE_CACHE: dict["CellStyle", Style] = {}
 _CURSOR_STYLE = Style(reverse=True)
@@ -101,6 +104,7 @@ class TerminalView(Widget, can_focus=True):
         self._lock: threading.Lock | None = None
         self._feed_lock = threading.Lock()
         self._dropped = False  # output came before the snapshot was installed
+        self._first_screen: threading.Event | None = None  # subscribe_screen's first screen
         self._own_screen = False
         self._unsub = None
         self._strips: dict[int, Strip] = {}
@@ -112,6 +116,7 @@ class TerminalView(Widget, can_focus=True):
         self._history: list[str] | None = None   # plain lines while scrolled back
         self._scroll = 0                          # lines scrolled up into history
         self.paints = 0                           # paints done (tests, bench)
+        self.screens = 0                          # whole screens installed (tests)
         self.rows_converted = 0                   # rows turned into strips
 
     # ------------------------------------------------------------------ attach
@@ -134,9 +139,21 @@ class TerminalView(Widget, can_focus=True):
             self._backend, self._name, self._screen, self._lock = backend, name, screen, lock
             self._own_screen = False
             self._unsub = backend.subscribe(name, self._on_output)
+        elif getattr(backend, "subscribe_screen", None) is not None:
+            self._own_screen = True
+            self._backend, self._name = backend, name
+            first = threading.Event()
+            self._first_screen = first
+            try:
+                self._unsub = backend.subscribe_screen(name, self._on_screen, self._on_output)
+                if not first.wait(SCREEN_WAIT) or self._screen is None:
+                    raise BackendError(f"no screen of {name} to show (is it still there?)")
+            except BaseException:
+                self.detach()
+                raise
         else:
             # Subscribe first, then snapshot. The stream and the snapshot come over different
-            # tmux clients, so output that arrives before the snapshot is installed may or may
+            # channels, so output that arrives before the snapshot is installed may or may
             # not be in it: it is dropped, and if any was, the screen is captured again (a
             # dropped prompt would leave the view blank until the agent next prints).
             self._own_screen = True
@@ -158,6 +175,39 @@ class TerminalView(Widget, can_focus=True):
         self._fit_size()
         self._paint(full=True)
 
+    def _on_screen(self, snap) -> None:
+        """Backend reader thread, in stream order: the whole screen (the first one, or again
+        after the backend lost output; None: it could not be read). Output after it is fed
+        on top."""
+        if snap is None:
+            first = self._first_screen
+            if first is not None and not first.is_set():
+                first.set()  # attach() finds no screen and says so
+            return
+        screen = self._screen_from(snap)
+        with self._feed_lock:
+            if self._first_screen is None:
+                return  # detached meanwhile
+            self._screen, self._lock = screen, threading.Lock()
+            self.screens += 1
+            if not self._first_screen.is_set():
+                self._first_screen.set()  # attach() paints it
+                return
+        try:
+            self.app._loop.call_soon_threadsafe(self._repaint_all)  # type: ignore[union-attr]
+        except (RuntimeError, AttributeError):
+            pass
+
+    def _repaint_all(self) -> None:
+        self._strips.clear()
+        self._fit_size()
+        self._paint(full=True)
+
+    def refit(self) -> None:
+        """Size the session to this view again (after something else resized it, e.g. a
+        full-screen attach) and redraw."""
+        self._repaint_all()
+
     @staticmethod
     def _screen_from(snap):
         from planeai.terminal.screen import TerminalScreen
@@ -173,7 +223,9 @@ class TerminalView(Widget, can_focus=True):
             except Exception:
                 pass
         self._unsub = None
-        self._backend = self._name = self._screen = self._lock = None
+        with self._feed_lock:
+            self._first_screen = None
+            self._backend = self._name = self._screen = self._lock = None
         self._strips.clear()
         self._history, self._scroll = None, 0
         self.refresh()

@@ -2,11 +2,15 @@
 
 Threads, never the event loop, touch SQLite, git and the backends' slow paths:
 - ``_poll_store`` (a board feed, planeai.services.board, on its own connection) reconciles
-  sessions at start, loads the board, then reloads it whenever the event log moved, looking
-  every ``poll_interval``: each load is one ``BoardLoaded``;
+  sessions at start, loads the board (one ``BoardLoaded``), then looks at the event log
+  every ``poll_interval``: new events become one ``BoardChanged`` with the tasks and
+  sessions they touched, read again (the app applies it to those rows); only a project
+  added or removed, or an event naming no row, loads everything again;
 - ``_observe_sessions`` classifies live sessions' agent status (busy / idle / needs input /
-  exited) via ``SessionManager.observe``; the store records changes as events, which the
-  poller picks up: one path for our own changes and everybody else's;
+  exited) via ``SessionManager.observe``, a session only when its backend said it changed;
+  the store records changes as events, which the poller picks up: one path for our own
+  changes and everybody else's. The screens it read are kept (``ScreensSeen``) for the
+  list view's previews;
 - ``_service`` runs one action that changes something under the lock around the
   SessionManager: a failure is a ``Notice``, a result a ``ServiceDone``;
 - ``_run_dispatcher`` ticks the services' Dispatcher: each tick is one ``DispatchReport``;
@@ -43,6 +47,22 @@ class BoardLoaded(Message):
     def __init__(self, data: Data) -> None:
         super().__init__()
         self.data = data
+
+
+class BoardChanged(Message):
+    """Some rows changed (a planeai.services.board.BoardChange): applied to those rows only."""
+
+    def __init__(self, change: Any) -> None:
+        super().__init__()
+        self.change = change
+
+
+class ScreensSeen(Message):
+    """The observer read new screens of these sessions (their last ones: previews)."""
+
+    def __init__(self, session_ids: set[str]) -> None:
+        super().__init__()
+        self.session_ids = session_ids
 
 
 class Notice(Message):
@@ -111,6 +131,9 @@ class DispatchEnded(Message):
 
 
 IDLE_RECHECK = 10.0  # seconds between observations of a session that stays idle
+# the same for a session of another process's backend (tmux, the daemon): its output and its
+# end arrive as notifications, so this is only a safety net for one that went missing
+SAFETY_RECHECK = 30.0
 # seconds before a session's +/- is computed again though its status did not change: a busy
 # agent writes files; an idle or ended one's worktree changes only by hand, now and then
 STATS_BUSY, STATS_QUIET = 3.0, 15.0
@@ -135,6 +158,7 @@ class WorkersMixin:
         self._stats_reset = False                # compute every session's +/- again
         self.diff_stats: dict[str, str | None] = {}   # session id -> "+N -M" (the sidebar)
         self._metrics_wake = threading.Event()
+        self.observe_rounds = 0                  # observer passes done (tests, bench)
 
     def _stop_workers(self) -> None:
         self._stop.set()
@@ -170,8 +194,11 @@ class WorkersMixin:
                 except PlaneaiError as e:
                     self._notice(f"reconcile: {e}", "warning")
             if self.initial is not None:
+                # the feed must know what is shown before it can say what changed: read it
+                # here, off the event loop (the first frame already has the preloaded data)
                 last = self.initial[0]
                 self.initial = None
+                feed.snapshot()
             else:
                 last = feed.mark()
                 self.post_message(BoardLoaded(data_of(feed.snapshot())))
@@ -181,11 +208,14 @@ class WorkersMixin:
                 if worker.is_cancelled or self._stop.is_set():
                     break
                 try:
-                    mark = feed.changed(last)
-                    if mark is None:
+                    found = feed.changes(last)
+                    if found is None:
                         continue
-                    last = mark
-                    self.post_message(BoardLoaded(data_of(feed.snapshot())))
+                    last, change = found
+                    if change is None:  # a project came or went, an unknown event: all
+                        self.post_message(BoardLoaded(data_of(feed.snapshot())))
+                    elif change:
+                        self.post_message(BoardChanged(change))
                 except Exception as e:  # a locked or broken db must not end the app
                     self._notice(f"store: {e}", "error")
                     self._stop.wait(2)
@@ -194,16 +224,23 @@ class WorkersMixin:
 
     @work(thread=True, exclusive=True, group="observe", exit_on_error=False)
     def _observe_sessions(self) -> None:
-        """Classify live sessions; cheap when nothing happens (idle sessions are rechecked
-        only every ``IDLE_RECHECK`` seconds). Posts nothing: the store records a change as an
-        event, and the poller's next ``BoardLoaded`` carries it."""
+        """Classify live sessions; cost grows with change, not with the number of sessions:
+        every live session is subscribed to (its backend reports output and the end: for
+        tmux the control-mode %output stream, the end a mark the pane's wrapper prints,
+        planeai.backends.tmux), and a session is read only when it printed, ended, or is
+        still busy or starting; an idle one only every ``IDLE_RECHECK`` (in-process) or
+        ``SAFETY_RECHECK`` seconds, for a missed notification. The store records a status
+        change as an event, which the poller's next ``BoardChanged`` carries; the screens
+        read are kept for previews (``ScreensSeen``)."""
         worker = get_current_worker()
         while not worker.is_cancelled and not self._stop.is_set():
             self._observe_wake.wait(self.observe_interval)
             self._observe_wake.clear()
             if self._stop.is_set():
                 break
+            self.observe_rounds += 1
             now = time.monotonic()
+            seen: set[str] = set()
             live = [s for s in self.data.sessions if s.state in LIVE]
             live_names = {s.name for s in live}
             for name in [n for n in self._subs if n not in live_names]:
@@ -218,25 +255,34 @@ class WorkersMixin:
                     be = self.manager.backend(s.backend)
                 except PlaneaiError:
                     continue
-                if be.in_process:
-                    if be.info(s.name) is None:
-                        continue  # another planeai process runs it
-                    if s.name not in self._subs:
-                        try:
-                            self._subs[s.name] = be.subscribe(s.name, self._on_activity)
-                        except PlaneaiError:
-                            pass
+                if be.in_process and be.info(s.name) is None:
+                    continue  # another planeai process runs it
+                if s.name not in self._subs:
+                    try:
+                        self._subs[s.name] = be.subscribe(s.name, self._on_activity)
+                    except PlaneaiError:
+                        pass  # e.g. still being set up: read every round until subscribed
                 last_t, last_status = self._observed.get(s.id, (0.0, ""))
                 active = self._activity.get(s.name, 0.0) > last_t
+                recheck = IDLE_RECHECK if be.in_process else SAFETY_RECHECK
                 if not (active or last_status in ("", "busy", "starting")
-                        or not be.in_process or now - last_t > IDLE_RECHECK):
+                        or s.name not in self._subs or now - last_t > recheck):
                     continue
+                # output that comes while it is read is newer than this: read again next round
+                seen_at = time.monotonic()
                 try:
                     with self.svc:
                         view = self.manager.observe(s.id)
-                    self._observed[s.id] = (time.monotonic(), view.status.value)
+                    self._observed[s.id] = (seen_at, view.status.value)
+                    if view.snapshot is not None:  # kept for previews: no read of their own
+                        lines = view.snapshot.lines
+                        if self.last_screens.get(s.id) != lines:
+                            self.last_screens[s.id] = lines
+                            seen.add(s.id)
                 except Exception:  # a backend hiccup: try again next round
-                    self._observed[s.id] = (time.monotonic(), "")
+                    self._observed[s.id] = (seen_at, "")
+            if seen:
+                self.post_message(ScreensSeen(seen))
 
     @work(thread=True, exclusive=True, group="stats", exit_on_error=False)
     def _diff_stats(self) -> None:

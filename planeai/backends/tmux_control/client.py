@@ -380,6 +380,27 @@ class TmuxControl:
                 conn.close()
                 raise
 
+    def watcher_commands(self, session: str, cmds: list[list[str]],
+                         on_done: Callable[[list], None]) -> None:
+        """Send quiet commands (captures, ``list-panes``) over ``session``'s watcher: their
+        answers take their place in that session's output stream, so ``on_done(results)``
+        (each an output list or a TmuxCommandError) runs on the reader thread after exactly
+        the output tmux produced before them and before any it produced after. Never
+        called when the watcher dies first. Raises TmuxControlClosed when not watched."""
+        with self._lock:
+            conn = self._watchers.get(session)
+        if conn is None or not conn.alive:
+            raise TmuxControlClosed(f"tmux session {session} is not watched")
+        answers: list = []
+
+        def done(p: PendingCommand) -> None:  # in order: the blocks come in order
+            answers.append(TmuxCommandError(p.error, p.argv) if p.error is not None
+                           else p.lines)
+            if len(answers) == len(cmds):
+                on_done(answers)
+
+        conn.submit_many([list(c) for c in cmds], on_done=done)
+
     def unwatch(self, session: str) -> None:
         with self._lock:
             conn = self._watchers.pop(session, None)
