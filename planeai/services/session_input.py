@@ -25,6 +25,7 @@ from planeai.providers import Provider
 
 # Statuses that mean the agent took a prompt: it works on it, or already asks about it.
 _TOOK_IT = (AgentStatus.BUSY, AgentStatus.NEEDS_INPUT)
+BUSY_HOLD = 0.3  # seconds busy that count as taken to work (see send_prompt)
 _POLL = 0.1  # seconds between looks at the screen while waiting
 
 
@@ -196,8 +197,22 @@ class SessionInput:
         self._ready_for_prompt(s, wait, force)
         self.send(s.id, body)
         started = time.monotonic()
-        view = self.await_status(s.id, lambda v: v.status in (*_TOOK_IT, AgentStatus.EXITED),
-                                 watch)
+        busy_since: list[float | None] = [None]
+
+        def took_it(v) -> bool:
+            # busy for a moment is not at work: the terminal echoing the typed line, before
+            # the agent draws its prompt again, reads as busy for a few ms (more on a loaded
+            # machine). Busy that lasts BUSY_HOLD is; a question or an exit is at once.
+            if v.status in (AgentStatus.NEEDS_INPUT, AgentStatus.EXITED):
+                return True
+            if v.status is not AgentStatus.BUSY:
+                busy_since[0] = None
+                return False
+            if busy_since[0] is None:
+                busy_since[0] = time.monotonic()
+            return time.monotonic() - busy_since[0] >= BUSY_HOLD
+
+        view = self.await_status(s.id, took_it, watch)
         question = []
         if view.status is AgentStatus.NEEDS_INPUT and view.snapshot is not None:
             question = screen_question(view.snapshot.text)
