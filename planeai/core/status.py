@@ -58,6 +58,13 @@ def _any(patterns: Sequence[re.Pattern], text: str) -> bool:
     return any(p.search(text) for p in patterns)
 
 
+def shows_busy(screen: str, patterns: StatusPatterns) -> bool:
+    """The agent's own busy sign (a spinner, "esc to interrupt") is at the bottom of the
+    screen: busy by what it draws, not merely by recent output."""
+    lines = screen.rstrip().splitlines()
+    return _any(patterns.busy, "\n".join(lines[-TAIL_LINES:]))
+
+
 def classify(obs: Observation, patterns: StatusPatterns,
              busy_window: float = BUSY_WINDOW) -> AgentStatus:
     if not obs.alive:

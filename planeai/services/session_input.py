@@ -19,7 +19,7 @@ from typing import Callable, Sequence
 from planeai.backends.base import KEYS_ACCEPTED, unknown_keys
 from planeai.core import events as ev
 from planeai.core.models import LIVE_STATES, Session
-from planeai.core.status import AgentStatus
+from planeai.core.status import AgentStatus, shows_busy
 from planeai.errors import BackendError, ConflictError, PlaneaiError, ValidationError
 from planeai.providers import Provider
 
@@ -198,16 +198,21 @@ class SessionInput:
         self.send(s.id, body)
         started = time.monotonic()
         busy_since: list[float | None] = [None]
+        patterns = self.provider_of(s).status
 
         def took_it(v) -> bool:
-            # busy for a moment is not at work: the terminal echoing the typed line, before
-            # the agent draws its prompt again, reads as busy for a few ms (more on a loaded
-            # machine). Busy that lasts BUSY_HOLD is; a question or an exit is at once.
+            # busy only by recent output for a moment is not at work: the terminal echoing
+            # the typed line, before the agent draws its prompt again, reads so for a few ms
+            # (more on a loaded machine). Busy by the agent's own sign (its spinner) is at
+            # once, however short its turn; else busy must last BUSY_HOLD. A question or an
+            # exit is at once.
             if v.status in (AgentStatus.NEEDS_INPUT, AgentStatus.EXITED):
                 return True
             if v.status is not AgentStatus.BUSY:
                 busy_since[0] = None
                 return False
+            if v.snapshot is not None and shows_busy(v.snapshot.text, patterns):
+                return True
             if busy_since[0] is None:
                 busy_since[0] = time.monotonic()
             return time.monotonic() - busy_since[0] >= BUSY_HOLD
