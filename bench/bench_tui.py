@@ -1,7 +1,8 @@
 """Benchmark: the planeai app timed through a real PTY, each number next to its anchor.
 
-1. keystroke-to-echo in the main pane while 20 other sessions stream output
-   (anchor: a bare Textual app echoing a key);
+1. keystroke-to-echo in the main pane while 20 other sessions stream output, ``--echo-idle``
+   more sitting idle (anchor: a bare Textual app echoing a key; beside it, the same app
+   with its echo paced by the frame rate and the screen's update tick, as it was before);
 2. idle CPU of the app with 30 idle sessions over 30 s (anchor: a bare Textual app, idle,
    measured at the same time);
 3. time to first frame with 5,000 tasks and 30 sessions in the store
@@ -13,6 +14,7 @@ planeai's own emulator and times what a person would see. The app is the real on
 sessions through `SessionManager` before `app.run()`, as `planeai session start` would.
 
 Run: python bench/bench_tui.py [--keys 100] [--idle-seconds 30] [--tasks 5000]
+[--echo-idle 79] [--only first,echo,idle]
 Takes about 2 minutes.
 """
 
@@ -292,6 +294,48 @@ def prompt_line(prefix_col: int):
     return find
 
 
+def app_echo(me: list[str], root: Path, args, paced: bool) -> tuple[list[float], float]:
+    """Keystroke-to-echo latencies in the focused session of the app, 20 sessions streaming
+    beside it, and the app's CPU over them (% of a core)."""
+    env = make_home(root, f"echo-{int(paced)}", 40 + args.echo_idle, todo=False)
+    pidfile = root / f"echo-pids-{int(paced)}.json"
+    p = Pty(me + ["--serve", "app", "--stream", "20", "--idle", str(args.echo_idle),
+                  "--pidfile", str(pidfile)] + (["--paced"] if paced else []), env)
+    try:
+        p.wait(lambda t: "BEN-1 " in t and "Open" in t, timeout=60)
+        # the person: go to BEN-1 (first in progress) and focus its terminal
+        p.wait(lambda t: "In progress" in t)
+        for key in (b"\x1b[B", b"\x1b[B", b"\x1b[B"):
+            p.send(key)
+            time.sleep(0.1)
+        p.send(b"\t")
+        p.wait(lambda t: "^] Sidebar" in t)
+        find = prompt_line(52)
+        p.send(b"\n")
+        p.wait(lambda t: find(t, "") is not None)
+        cpu0, w0 = p.cpu_seconds(), time.perf_counter()
+        lat = echo_latencies(p, find, args.keys)
+        return lat, (p.cpu_seconds() - cpu0) / (time.perf_counter() - w0) * 100
+    finally:
+        p.close()
+        kill_pids(pidfile)
+
+
+def pace_echo() -> None:
+    """The app as it was: a keystroke's echo waits for the frame rate and the screen's next
+    update tick like any other output (for the before/after)."""
+    from planeai.tui.terminal_view import TerminalView
+
+    write = TerminalView._write
+
+    def paced_write(self, data: bytes) -> None:
+        write(self, data)
+        self._typed = False
+
+    TerminalView._write = paced_write
+    TerminalView._draw_now = lambda self: None
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--keys", type=int, default=100)
@@ -301,15 +345,20 @@ def main() -> int:
                     help="idle sessions beside the 20 streaming ones in the keystroke test "
                          "(79: 100 sessions in all)")
     ap.add_argument("--runs", type=int, default=3, help="first-frame runs each")
+    ap.add_argument("--only", default="first,echo,idle",
+                    help="which parts, comma separated: first, echo, idle")
     ap.add_argument("--serve", choices=["bare", "app"], help=argparse.SUPPRESS)
     ap.add_argument("--stream", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--idle", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--pidfile", help=argparse.SUPPRESS)
+    ap.add_argument("--paced", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.serve == "bare":
         serve_bare()
         return 0
     if args.serve == "app":
+        if args.paced:
+            pace_echo()
         serve_app(args.stream, args.idle, args.pidfile)
         return 0
 
@@ -319,10 +368,11 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-tui-") as tmp:
         root = Path(tmp)
 
+        parts = set(args.only.split(","))
         # ---- 3. first frame (5,000 tasks, 30 sessions) vs a bare app
-        env_big = make_home(root, "big", args.tasks, 30)
+        env_big = make_home(root, "big", args.tasks if "first" in parts else 40, 30)
         bare_ff, app_any, app_ff = [], [], []
-        for _ in range(args.runs):
+        for _ in range(args.runs if "first" in parts else 0):
             p = Pty(me + ["--serve", "bare"], env_big)
             try:
                 bare_ff.append((p.wait(lambda t: "$" in t) - p.t0) * 1000)
@@ -335,65 +385,52 @@ def main() -> int:
                 app_ff.append((t_tasks - p.t0) * 1000)
             finally:
                 p.close()
-        results["first frame (5,000 tasks, 30 sessions)"] = (
+        results["first frame (5,000 tasks, 30 sessions)"] = ("skipped", "") if not app_ff else (
             f"{statistics.median(app_ff):.0f} ms to tasks on screen "
             f"(first bytes {statistics.median(app_any):.0f} ms)",
             f"bare app {statistics.median(bare_ff):.0f} ms")
 
-        # ---- 1. keystroke-to-echo with 20 streaming sessions vs a bare app
-        p = Pty(me + ["--serve", "bare"], env_big)
-        try:
-            p.wait(lambda t: "$" in t)
-            bare_lat = echo_latencies(p, prompt_line(0), args.keys)
-        finally:
-            p.close()
-        env_echo = make_home(root, "echo", 40 + args.echo_idle, todo=False)
-        pidfile = root / "echo-pids.json"
-        p = Pty(me + ["--serve", "app", "--stream", "20", "--idle", str(args.echo_idle),
-                      "--pidfile", str(pidfile)], env_echo)
-        try:
-            p.wait(lambda t: "BEN-1 " in t and "Open" in t, timeout=60)
-            # the person: go to BEN-1 (first in progress) and focus its terminal
-            p.wait(lambda t: "In progress" in t)
-            for key in (b"\x1b[B", b"\x1b[B", b"\x1b[B"):
-                p.send(key)
-                time.sleep(0.1)
-            p.send(b"\t")
-            p.wait(lambda t: "^] Sidebar" in t)
-            find = prompt_line(52)
-            p.send(b"\n")
-            p.wait(lambda t: find(t, "") is not None)
-            cpu0, w0 = p.cpu_seconds(), time.perf_counter()
-            app_lat = echo_latencies(p, find, args.keys)
-            cpu_stream = (p.cpu_seconds() - cpu0) / (time.perf_counter() - w0) * 100
-        finally:
-            p.close()
-            kill_pids(pidfile)
-        results[f"keystroke-to-echo, 20 sessions streaming, {args.echo_idle} idle"] = (
-            f"p50 {statistics.median(app_lat):.1f} ms, p95 {pct(app_lat, 95):.1f} ms, "
-            f"max {max(app_lat):.1f} ms (app CPU {cpu_stream:.0f}% of a core)",
-            f"bare app p50 {statistics.median(bare_lat):.1f} ms, p95 {pct(bare_lat, 95):.1f} ms")
+        if "echo" in parts:
+            # ---- 1. keystroke-to-echo with 20 streaming sessions vs a bare app
+            p = Pty(me + ["--serve", "bare"], env_big)
+            try:
+                p.wait(lambda t: "$" in t)
+                bare_lat = echo_latencies(p, prompt_line(0), args.keys)
+            finally:
+                p.close()
+            app_lat, cpu_stream = app_echo(me, root, args, paced=False)
+            # the same app with its echo painted at the frame rate and the screen's update
+            # tick, as before issue 17's follow-up: the before/after in one run (a home and
+            # sessions of its own)
+            old_lat, old_cpu = app_echo(me, root, args, paced=True)
+            results[f"keystroke-to-echo, 20 sessions streaming, {args.echo_idle} idle"] = (
+                f"p50 {statistics.median(app_lat):.1f} ms, p95 {pct(app_lat, 95):.1f} ms, "
+                f"max {max(app_lat):.1f} ms (app CPU {cpu_stream:.0f}% of a core); "
+                f"echo paced by frame (before): p50 {statistics.median(old_lat):.1f} ms, "
+                f"p95 {pct(old_lat, 95):.1f} ms (CPU {old_cpu:.0f}%)",
+                f"bare app p50 {statistics.median(bare_lat):.1f} ms, p95 {pct(bare_lat, 95):.1f} ms")
 
-        # ---- 2. idle CPU with 30 idle sessions vs a bare app, same 30 s
-        env_idle = make_home(root, "idle", 40, todo=False)
-        pidfile = root / "idle-pids.json"
-        app = Pty(me + ["--serve", "app", "--idle", "29", "--pidfile", str(pidfile)], env_idle)
-        bare = Pty(me + ["--serve", "bare"], env_idle)
-        try:
-            app.wait(lambda t: "BEN-1 " in t and "Open" in t, timeout=60)
-            bare.wait(lambda t: "$" in t)
-            time.sleep(3)  # let the shells print their prompts and statuses settle
-            a0, b0, w0 = app.cpu_seconds(), bare.cpu_seconds(), time.perf_counter()
-            time.sleep(args.idle_seconds)
-            wall = time.perf_counter() - w0
-            a_pct = (app.cpu_seconds() - a0) / wall * 100
-            b_pct = (bare.cpu_seconds() - b0) / wall * 100
-        finally:
-            app.close()
-            bare.close()
-            kill_pids(pidfile)
-        results[f"idle CPU, 30 idle sessions, {args.idle_seconds:.0f} s"] = (
-            f"{a_pct:.2f}% of a core", f"bare app {b_pct:.2f}%")
+        if "idle" in parts:
+            # ---- 2. idle CPU with 30 idle sessions vs a bare app, same 30 s
+            env_idle = make_home(root, "idle", 40, todo=False)
+            pidfile = root / "idle-pids.json"
+            app = Pty(me + ["--serve", "app", "--idle", "29", "--pidfile", str(pidfile)], env_idle)
+            bare = Pty(me + ["--serve", "bare"], env_idle)
+            try:
+                app.wait(lambda t: "BEN-1 " in t and "Open" in t, timeout=60)
+                bare.wait(lambda t: "$" in t)
+                time.sleep(3)  # let the shells print their prompts and statuses settle
+                a0, b0, w0 = app.cpu_seconds(), bare.cpu_seconds(), time.perf_counter()
+                time.sleep(args.idle_seconds)
+                wall = time.perf_counter() - w0
+                a_pct = (app.cpu_seconds() - a0) / wall * 100
+                b_pct = (bare.cpu_seconds() - b0) / wall * 100
+            finally:
+                app.close()
+                bare.close()
+                kill_pids(pidfile)
+            results[f"idle CPU, 30 idle sessions, {args.idle_seconds:.0f} s"] = (
+                f"{a_pct:.2f}% of a core", f"bare app {b_pct:.2f}%")
 
     print(f"planeai app through a real PTY at {COLS}x{ROWS} "
           f"(total {time.perf_counter() - t_all:.0f} s)")

@@ -142,6 +142,36 @@ async def test_changes_made_elsewhere_touch_their_rows_without_a_full_reload(ser
         await wait_for(pilot, lambda: "p:2" in row_ids(app), what="second project shown")
 
 
+async def test_a_task_added_elsewhere_redraws_only_the_lines_it_changed(services, monkeypatch):
+    """A project row selected, another process adds a task: the details pane shows the new
+    count by drawing again only the line that changed, and the project's figures (from
+    sessions' metrics, which a task leaves alone) are not asked for again."""
+    from planeai.tui import main_pane
+
+    monkeypatch.setattr(main_pane, "FIGURES_AGE", 0.0)  # a re-read would not wait its turn
+    services.task("Already here")
+    app = make_app(services)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.loads > 0, what="first load")
+        assert app.sidebar.select_id("p:1")
+        await wait_for(pilot, lambda: "p:1" in app.figures and "To do 1" in app.details.plain,
+                       what="the project's details with its figures")
+        asked = []
+        real_ask = app._ask_figures
+        monkeypatch.setattr(app, "_ask_figures", lambda *a, **k: (asked.append(a),
+                                                                  real_ask(*a, **k)))
+        lines = app.details.lines_repainted
+        cli("task", "add", "From outside", "--project", "demo")
+        await wait_for(pilot, lambda: "To do 2" in app.details.plain, what="the new count")
+        await pilot.pause()
+        assert "From outside" in row_text(app, "t:DEM-2")
+        assert 1 <= app.details.lines_repainted - lines <= 2, "the whole pane was drawn again"
+        assert asked == [], "figures read again for a change of tasks"
+        # moving to another row still reads that row's figures
+        assert app.sidebar.select_id("t:DEM-2")
+        await wait_for(pilot, lambda: asked, what="figures asked for the task")
+
+
 async def test_typing_into_a_tmux_session_always_shows_the_echo(tmux_services, monkeypatch):
     """The live view's screen and the output after it are one ordered stream: what is typed
     always shows, and the view ends equal to the pane. Was lost when the screen and the

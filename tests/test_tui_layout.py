@@ -322,6 +322,19 @@ async def test_key_bar_fits_80_columns_with_the_main_keys_first(services):
         bar = app.query_one("#keys").render()
         assert bar.cell_len <= 60 and "…" not in bar.plain, bar.plain
         assert {"Start", "Help", "Quit"} <= set(bar.plain.split()), bar.plain
+        # auto-dispatch on at 80 columns: its marker is short and the bar still fits whole
+        await pilot.resize_terminal(80, 24)
+        await pilot.press("d")
+        await wait_for(pilot, lambda: app.dispatching, what="dispatching")
+        await pilot.pause()
+        bar = app.query_one("#keys").render()
+        assert bar.cell_len <= 80 and "…" not in bar.plain, bar.plain
+        words = bar.plain.split()
+        assert words[:2] == ["⚙", "auto"], bar.plain  # the long label would cost two hints
+        for label in ("Start", "Prompt", "New", "Stop", "Waiting", "Help", "Quit"):
+            assert label in words, bar.plain
+        await pilot.press("d")
+        await wait_for(pilot, lambda: not app.dispatching, what="dispatch off")
 
 
 async def test_capital_i_jumps_to_the_next_idle_session(fake_board):

@@ -272,7 +272,15 @@ class PlaneaiApp(WorkersMixin, AlertsMixin, TrustPromptMixin, SelectionMixin, Ma
                 row.kind in ("project", "group") and row.project_id in {
                     x.project_id for x in [*change.tasks, *change.sessions]}) or (
                 change.gone_tasks or change.gone_sessions):
-            self.selected_row = row  # the main pane shows what changed
+            shown = self.selected_row
+            if (row is not None and shown is not None and row.id == shown.id
+                    and not change.sessions and not change.gone_sessions):
+                # the same row, only tasks changed: redraw it, without reading its figures
+                # again (they come from sessions' metrics, which a task change leaves alone)
+                self.set_reactive(PlaneaiApp.selected_row, row)
+                self._draw_details(row)
+            else:
+                self.selected_row = row  # the main pane shows what changed
 
     def on_screens_seen(self, message: ScreensSeen) -> None:
         self.preview_seen(message.session_ids)

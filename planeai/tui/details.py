@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 from rich.console import Group
+from rich.segment import Segment
+from rich.style import Style
 from rich.table import Table
 from rich.text import Text
-from textual.widgets import Static
+from textual.geometry import Region, Size
+from textual.strip import Strip
+from textual.visual import Visual, visualize
+from textual.widget import Widget
 
 from planeai.core.models import Project, Session, Task
 from planeai.tui.model import (BADGES, STATUS_LABEL, Figures, ProjectFigures, agent_status,
@@ -119,28 +124,148 @@ def project_rows(f: ProjectFigures) -> list[tuple[str, str | Text]]:
     return rows
 
 
-def _kv(rows: list[tuple[str, str | Text]]) -> Table:
-    t = Table.grid(padding=(0, 2))
-    t.add_column(style="dim", no_wrap=True)
-    t.add_column()
-    for k, v in rows:
-        t.add_row(k, v)
-    return t
+def _text_key(v: object) -> object:
+    """What a str or Text draws as, comparable (Text's own == leaves out its style)."""
+    if isinstance(v, Text):
+        return ("T", v.plain, tuple(v.spans), str(v.style), v.justify, v.overflow,
+                v.no_wrap, v.end)
+    return v if isinstance(v, str) else None
 
 
-class Details(Static):
+_DIM = Style(dim=True)
+
+
+def _PLAIN(text: str) -> bool:
+    """One line of printable ASCII without markup or emoji codes: drawn as it is."""
+    return text.isascii() and text.isprintable() and "[" not in text and ":" not in text
+
+
+class KV:
+    """Key / value rows drawn as a two-column grid, with a ``key`` saying what they draw, so
+    the details pane draws again only the blocks that changed."""
+
+    def __init__(self, rows: list[tuple[str, str | Text]]) -> None:
+        self.rows = rows
+        values = tuple(_text_key(v) for _k, v in rows)
+        self.key = None if None in values else ("kv", tuple(k for k, _v in rows), values)
+
+    def _table(self) -> Table:
+        t = Table.grid(padding=(0, 2))
+        t.add_column(style="dim", no_wrap=True)
+        t.add_column()
+        for k, v in self.rows:
+            t.add_row(k, v)
+        return t
+
+    def __rich_console__(self, console, options):
+        lines = self._plain_lines(options.max_width)
+        if lines is None:
+            yield self._table()
+            return
+        new_line = Segment.line()
+        for key, gap, value in lines:
+            yield from (Segment(key, _DIM), Segment(gap, _DIM), Segment(value), new_line)
+
+    def _plain_lines(self, width: int) -> list[tuple[str, str, str]] | None:
+        """The grid's lines, drawn directly when every key and value is plain one-line text
+        that fits (a board change redraws a project's rows; the table costs ~10 times this),
+        the same segments the grid draws; None otherwise."""
+        rows = self.rows
+        for k, v in rows:
+            if not (isinstance(v, str) and k and _PLAIN(k) and _PLAIN(v)):
+                return None
+        kw = max((len(k) for k, _v in rows), default=0)
+        vw = max((len(v) for _k, v in rows), default=0) or 1  # a column is 1 wide at least
+        if not rows or kw + 2 + vw > width:
+            return None
+        return [(k.ljust(kw), "  ", v.ljust(vw)) for k, v in rows]
+
+    def __rich_measure__(self, console, options):
+        return self._table().__rich_measure__(console, options)
+
+
+def _kv(rows: list[tuple[str, str | Text]]) -> KV:
+    return KV(rows)
+
+
+def _part_key(part: object) -> object:
+    """A comparable key of one block of the pane, None when it has none (drawn each time)."""
+    if isinstance(part, KV):
+        return part.key
+    if isinstance(part, Text):
+        return _text_key(part)
+    return None
+
+
+class Details(Widget):
+    """Draws only the lines that changed: a board change while a project row is selected
+    alters one line (its task counts); repainting the whole pane was most of what adding a
+    task cost the app. Lines are rendered as a Static would render the same content."""
+
     DEFAULT_CSS = """
     Details { width: 1fr; height: 1fr; padding: 1 2; }
     """
 
     _shown: object = ""
+    _strips: list[Strip] = []
+    _at: Size | None = None  # the size ``_strips`` were rendered at; None: render again
+    _blocks: dict = {}       # a block's key -> its lines, at the size and style of ``_at``
+    lines_repainted = 0      # lines asked to be drawn again since mounted (tests, benches)
 
-    def update(self, content="", **kw) -> None:  # type: ignore[override]
+    def render(self):
+        return self._shown
+
+    def _lines(self) -> list[Strip]:
+        """The pane's lines: a Group's blocks each drawn on its own, as the Group would draw
+        them, and an unchanged block (by its key) not drawn again."""
+        width, height = self.size
+        shown = self._shown
+        parts = shown.renderables if isinstance(shown, Group) else [shown]
+        blocks: dict = {}
+        strips: list[Strip] = []
+        for part in parts:
+            key = _part_key(part)
+            lines = self._blocks.get(key) if key is not None else None
+            if lines is None:
+                lines = Visual.to_strips(self, visualize(self, part, markup=False), width,
+                                         None, self.visual_style)
+            if key is not None:
+                blocks[key] = lines
+            strips.extend(lines)
+            if len(strips) >= height:
+                break
+        self._blocks = blocks
+        return strips[:height]
+
+    def update(self, content="") -> None:
         self._shown = content
-        # the pane's size is fixed by the layout, not by what it shows: no relayout of the
-        # whole screen for a redraw (one per board change while a project row is selected)
-        kw.setdefault("layout", False)
-        super().update(content, **kw)
+        old = self._strips if self._at == self.size and self.size.area else None
+        if old is None or not self.is_mounted:
+            self.refresh()  # drawn whole at the next paint
+            return
+        # the pane's size is fixed by the layout, not by what it shows: no relayout
+        new = self._strips = self._lines()
+        width = self.size.width
+        changed = [Region(0, y, width, 1) for y in range(max(len(old), len(new)))
+                   if y >= len(old) or y >= len(new) or old[y] != new[y]]
+        if changed:
+            self.lines_repainted += len(changed)
+            super().refresh(*changed)
+
+    def refresh(self, *regions: Region, **kw) -> Widget:
+        if not regions:  # resized, restyled, a theme change: every line again
+            self._at = None
+            self._blocks = {}
+            self.lines_repainted += self.size.height
+        return super().refresh(*regions, **kw)
+
+    def render_line(self, y: int) -> Strip:
+        if self._at != self.size:
+            self._blocks = {}  # drawn at another width
+            self._strips, self._at = self._lines(), self.size
+        if y < len(self._strips):
+            return self._strips[y]
+        return Strip.blank(self.size.width, self.visual_style.rich_style)
 
     @property
     def plain(self) -> str:

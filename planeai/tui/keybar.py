@@ -13,6 +13,8 @@ from textual.widget import Widget
 
 KEY_STYLE = "bold #ffa62b"
 KEEP = ("help", "quit")  # hints never dropped for width
+LABEL_LONG = " ⚙ auto-dispatch on "  # shown in front while the app dispatches
+LABEL_SHORT = " ⚙ auto "
 
 
 class KeyBar(Widget):
@@ -28,6 +30,7 @@ class KeyBar(Widget):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._spans: list[tuple[int, int, str, object]] = []
+        self._drawn: list | None = None  # the hints last drawn
 
     def on_mount(self) -> None:
         self.screen.bindings_updated_signal.subscribe(self, self._bindings_changed)
@@ -38,27 +41,37 @@ class KeyBar(Widget):
         self.screen.bindings_updated_signal.unsubscribe(self)
 
     def _bindings_changed(self, screen) -> None:
-        if self.is_attached and screen is self.screen:
+        # the screen's bindings are refreshed after many messages (a board change among
+        # them); most leave the hints as they were: then no redraw
+        if self.is_attached and screen is self.screen and self._hints() != self._drawn:
             self.refresh()
 
-    def render(self) -> Text:
-        text = Text(no_wrap=True, overflow="ellipsis")
-        spans = []
-        seen: set[str] = set()
-        if getattr(self.app, "dispatching", False):
-            # first: at 80 columns the key hints run off the end, this must not
-            text.append(" ⚙ auto-dispatch on ", style="bold green")
+    def _hints(self) -> list[tuple[str, str, str, object]]:
         hints = []
+        seen: set[str] = set()
         for node, binding, enabled, _tooltip in self.screen.active_bindings.values():
             if not binding.show or not enabled or binding.action in seen:
                 continue
             seen.add(binding.action)
             hints.append((f" {self.app.get_key_display(binding)} ", f"{binding.description} ",
                           binding.action, node))
+        return hints
+
+    def render(self) -> Text:
+        text = Text(no_wrap=True, overflow="ellipsis")
+        spans = []
+        hints = self._hints()
+        self._drawn = list(hints)
         # too narrow: the least important hints go (the last ones but help and quit), so
         # what is shown is whole and ? and q stay reachable by eye
         width = self.size.width or 10_000
-        used = text.cell_len + sum(len(k) + len(d) for k, d, _, _ in hints)
+        used = sum(len(k) + len(d) for k, d, _, _ in hints)
+        if getattr(self.app, "dispatching", False):
+            # first, so it never runs off the end; the short form when the long one would
+            # push key hints out (at 80 columns it would cost two of them)
+            label = LABEL_LONG if used + len(LABEL_LONG) <= width else LABEL_SHORT
+            text.append(label, style="bold green")
+            used += len(label)
         while used > width:
             drop = next((h for h in reversed(hints) if h[2] not in KEEP), None)
             if drop is None:

@@ -55,8 +55,13 @@ class MainPaneMixin:
         self.set_timer(0.12, load)
 
     def show_figures(self, row_id: str, figures: Figures) -> None:
-        """Figures arrived for ``row_id``: redraw the details if they show that row."""
+        """Figures arrived for ``row_id``: redraw the details if they show that row and the
+        figures differ from the ones drawn (a board change asks again; most often they are
+        the same, and a redraw of the pane is most of what a change costs)."""
+        same = self.figures.get(row_id) == figures
         self.figures[row_id] = figures
+        if same:
+            return
         if len(self.figures) > 500:
             self.figures = {row_id: figures}
         row = self.sidebar.current
@@ -77,7 +82,9 @@ class MainPaneMixin:
             self.term.detach()
 
     def _set_title(self, text: Text | str) -> None:
-        self.query_one("#pane-title", Static).update(text, layout=False)  # one fixed line
+        title = self.query_one("#pane-title", Static)
+        if title.content != text:  # the same title again (a board change): no repaint
+            title.update(text, layout=False)  # one fixed line
 
     def watch_selected_row(self, row: Row | None) -> None:
         d = self.data

@@ -7,6 +7,8 @@ Thousands of tasks cost one list of small tuples, not thousands of widgets.
 
 from __future__ import annotations
 
+from math import ceil
+
 from rich.segment import Segment
 from rich.style import Style
 from textual import events
@@ -14,6 +16,7 @@ from textual.binding import Binding
 from textual.geometry import Region, Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
+from textual.scrollbar import ScrollBar
 from textual.strip import Strip
 
 from planeai.core.models import Status
@@ -164,6 +167,7 @@ class Sidebar(ScrollView, can_focus=True):
                  touched: set[str] | None = None,
                  inserts: dict[str, list[str]] | None = None) -> None:
         keep = keep or (self.current.id if self.current else None)
+        old_rows, old_cursor = self.rows, self.cursor
         self.rows = build_rows(self.data, self._collapsed, self._expanded, self.filter_text,
                                blocks=self._blocks, dirty=dirty, inserts=inserts)
         if touched is None:
@@ -178,8 +182,24 @@ class Sidebar(ScrollView, can_focus=True):
             else:
                 self.cursor = min(self.cursor, max(0, len(self.rows) - 1))
         self._set_height(len(self.rows))
-        self.refresh()
+        if touched is None:
+            self.refresh()
+        else:
+            self._refresh_changed(old_rows, old_cursor, touched)
         self._announce()
+
+    def _refresh_changed(self, old: list[Row], old_cursor: int, touched: set[str]) -> None:
+        """Repaint only the lines on screen whose row changed (a task added below the view
+        repaints nothing but its group's count)."""
+        sy, width = self.scroll_offset.y, self.size.width
+        new = self.rows
+        lines = [y for y in range(self.size.height)
+                 if (old[sy + y] if sy + y < len(old) else None)
+                 != (row := new[sy + y] if sy + y < len(new) else None)
+                 or (row is not None and row.id in touched)
+                 or sy + y in (old_cursor, self.cursor)]
+        if lines:
+            self.refresh(Region(0, lines[0], width, lines[-1] - lines[0] + 1))
 
     def _set_height(self, rows: int) -> None:
         """The scrollable height: a change re-lays out the whole screen (Textual's
@@ -193,9 +213,28 @@ class Sidebar(ScrollView, can_focus=True):
         if (self.is_mounted and old.width == new.width and height > 0
                 and (old.height > height) == (rows > height)):
             self.set_reactive(Sidebar.virtual_size, new)
-            self._scroll_update(new)  # scrollbar size and position, scroll kept in range
+            bar = self.vertical_scrollbar if rows > height else None
+            if (bar is not None and bar.window_virtual_size == old.height
+                    and self.scroll_offset.y <= rows - height
+                    and self._thumb(old.height) == self._thumb(rows)):
+                # a row more or less in thousands moves the thumb by less than its
+                # smallest step: the same picture, no repaint of the bar
+                bar.set_reactive(ScrollBar.window_virtual_size, rows)
+            else:
+                self._scroll_update(new)  # scrollbar size and position, scroll in range
         else:
             self.virtual_size = new
+
+    def _thumb(self, rows: int) -> tuple[int, int]:
+        """Where the scrollbar's thumb is drawn for ``rows`` rows, in eighths of a cell (as
+        Textual's ScrollBarRender.render_bar places it)."""
+        size = window = self.container_size.height
+        if rows <= window or size <= 0:
+            return (0, 0)
+        thumb = max(1, window / (rows / size))
+        position = (size - thumb) * (self.scroll_offset.y / (rows - window))
+        start = int(position * 8)
+        return (start, start + ceil(thumb * 8))
 
     def select_id(self, row_id: str) -> bool:
         """Move the cursor to a row (unfolding its group if needed)."""
@@ -311,8 +350,11 @@ class Sidebar(ScrollView, can_focus=True):
             return Strip.blank(width, self.rich_style)
         row = self.rows[index]
         selected = index == self.cursor
-        stat = self._stat_of(row)
-        counter = self._counter_of(row)
+        # headers have no session: no lookups (a repaint draws a screenful of rows)
+        stat = counter = None
+        if row.kind in ("task", "session") and (self.stats or self.counters):
+            stat = self._stat_of(row)
+            counter = self._counter_of(row)
         key = (row.id, row.collapsed, row.count, selected, self.has_focus, width, stat, counter)
         strip = self._cache.get(key)
         if strip is None:

@@ -113,6 +113,9 @@ class TerminalView(Widget, can_focus=True):
         self._app_cursor = False
         self._pending = False
         self._last_paint = 0.0
+        # a key was sent: the next output (its echo) is painted at once, not at the frame
+        # rate (a paint 20 ms before would hold the echo back by up to 1/FPS)
+        self._typed = False
         self._history: list[str] | None = None   # plain lines while scrolled back
         self._scroll = 0                          # lines scrolled up into history
         self.paints = 0                           # paints done (tests, bench)
@@ -265,7 +268,7 @@ class TerminalView(Widget, can_focus=True):
                     self._screen.feed(data)  # type: ignore[union-attr]
         if not data:
             self.post_message(self.Exited(name))
-        if self._pending:
+        if self._pending and not self._typed:
             return
         self._pending = True
         try:
@@ -275,10 +278,31 @@ class TerminalView(Widget, can_focus=True):
 
     def _schedule_paint(self) -> None:
         delay = self._last_paint + 1.0 / FPS - time.monotonic()
-        if delay <= 0:
+        if self._typed:
+            self._typed = False
+            self._paint()
+            self._draw_now()
+        elif delay <= 0:
             self._paint()
         else:
             self.app._loop.call_later(delay, self._paint)  # type: ignore[union-attr]
+
+    def _draw_now(self) -> None:
+        """Put the rows just painted on the terminal now, not at the screen's next update
+        tick: Textual draws at most 60 times a second on a fixed grid, so an echo that comes
+        soon after the last frame waited up to 1/60 s more (the tail of keystroke-to-echo).
+        Only when nothing else is pending on the screen (a layout, a full repaint); Textual
+        internals, so any mismatch falls back to the usual tick."""
+        try:
+            app, screen = self.app, self.screen
+            if (screen is not app.screen or app._batch_count or screen._layout_required
+                    or screen._scroll_required or screen._repaint_required
+                    or not self._repaint_regions):
+                return
+            screen._compositor.update_widgets({self})
+            screen._compositor_refresh()
+        except Exception:  # noqa: BLE001 - an optimisation only: the tick draws it anyway
+            pass
 
     def _paint(self, full: bool = False) -> None:
         self._pending = False
@@ -353,9 +377,11 @@ class TerminalView(Widget, can_focus=True):
         if self._scroll:
             self._scroll, self._history = 0, None
             self.refresh()
+        self._typed = True  # before the write: its echo can come back at once
         try:
             self._backend.write(self._name, data)
         except PlaneaiError as e:
+            self._typed = False
             self.post_message(self.WriteFailed(str(e)))
 
     async def on_key(self, event: events.Key) -> None:
