@@ -24,6 +24,14 @@ COLS, ROWS = 150, 40
 SIDEBAR = COLS * 33 // 100  # the sidebar's width (a third); the main pane starts right of it
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 class Term:
     def __init__(self, tmp: Path, env: dict[str, str]) -> None:
         self.sock = f"test-{secrets.token_hex(4)}"
@@ -34,9 +42,12 @@ class Term:
                               capture_output=True, text=True, timeout=30)
 
     def start(self, cwd: Path, command: list[str]) -> None:
+        # exec: the pane's pid is the app's own, so kill() can wait for it to end
         r = self.tmux("new-session", "-d", "-s", "app", "-x", str(COLS), "-y", str(ROWS),
-                      "-c", str(cwd), shlex.join(command))
+                      "-c", str(cwd), "exec " + shlex.join(command))
         assert r.returncode == 0, r.stderr
+        self.app_pid = int(self.tmux("display-message", "-p", "-t", "=app:",
+                                     "#{pane_pid}").stdout.strip())
 
     def screen(self) -> list[str]:
         r = self.tmux("capture-pane", "-p", "-t", "=app:")
@@ -66,7 +77,12 @@ class Term:
         return self.wait(lambda lines: needle in "\n".join(lines), **kw)
 
     def kill(self) -> None:
+        """End the app (and its terminal) and wait until it has: an app still shutting down
+        would start the tmux server of its sessions again after a test killed it."""
         self.tmux("kill-server")
+        pid = getattr(self, "app_pid", None)
+        if pid is not None:
+            retry_until(lambda: not _alive(pid), message="the app to end")
         tmpdir = Path(self.env["TMUX_TMPDIR"])
         for sock in tmpdir.glob(f"tmux-*/{self.sock}"):
             sock.unlink(missing_ok=True)
@@ -219,4 +235,7 @@ def test_tmux_session_shown_live_and_attached_full_screen(term, tmp_path, planea
         # back in the app, the session follows the app's view again
         retry_until(lambda: window_size() != f"{COLS}x{ROWS}", message="view-size window")
     finally:
+        # the app first: killed after its tmux server, it would start that server again
+        # (its control client reconnects) and leave it running after the test
+        term.kill()
         subprocess.run(["tmux", "-L", sock, "kill-server"], env=env, capture_output=True)
