@@ -11,14 +11,13 @@ from math import ceil
 
 from rich.segment import Segment
 from rich.style import Style
-from textual import events
 from textual.binding import Binding
 from textual.geometry import Region, Size
 from textual.message import Message
-from textual.scroll_view import ScrollView
 from textual.scrollbar import ScrollBar
 from textual.strip import Strip
 
+from planeai.tui.row_list import RowList
 from planeai.core.models import Status
 from planeai.tui.model import (BADGES, LIVE, STATUS_LABEL, Data, Row, agent_status, build_rows,
                                live_counter)
@@ -44,7 +43,7 @@ _COUNTER = Style(color="yellow")
 _OVER_BUDGET = Style(color="yellow", bold=True)
 
 
-class Sidebar(ScrollView, can_focus=True):
+class Sidebar(RowList, can_focus=True):
     DEFAULT_CSS = """
     Sidebar {
         width: 100%;
@@ -277,15 +276,6 @@ class Sidebar(ScrollView, can_focus=True):
         self.scroll_to_region(Region(0, index, 1, 1), animate=False, immediate=True)
         self._announce()
 
-    def action_cursor(self, delta: int) -> None:
-        self._move(self.cursor + delta)
-
-    def action_page(self, direction: int) -> None:
-        self._move(self.cursor + direction * max(1, self.size.height - 1))
-
-    def action_jump(self, where: int) -> None:
-        self._move(0 if where == 0 else len(self.rows) - 1)
-
     def _set_fold(self, row: Row, fold: bool) -> None:
         if fold:
             self._expanded.discard(row.id)
@@ -322,25 +312,6 @@ class Sidebar(ScrollView, can_focus=True):
             self._set_fold(row, not row.collapsed)
             return
         self.post_message(self.Activated(row))
-
-    def on_click(self, event: events.Click) -> None:
-        index = event.y + self.scroll_offset.y
-        if 0 <= index < len(self.rows):
-            self._move(index)
-            if event.chain >= 2:
-                self.action_activate()
-
-    def on_focus(self) -> None:
-        self._cache.clear()
-        self.refresh()
-
-    def on_blur(self) -> None:
-        self._cache.clear()
-        self.refresh()
-
-    def on_resize(self, event: events.Resize) -> None:
-        self._cache.clear()
-        self.virtual_size = Size(self.size.width, len(self.rows))
 
     # ------------------------------------------------------------------ draw
     def render_line(self, y: int) -> Strip:

@@ -23,14 +23,14 @@ from typing import Any
 
 from rich.segment import Segment
 from rich.style import Style
-from textual import events, work
+from textual import work
 from textual.binding import Binding
 from textual.geometry import Region, Size
 from textual.message import Message
-from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.worker import get_current_worker
 
+from planeai.tui.row_list import RowList
 from planeai.errors import PlaneaiError
 
 LABELS = {"jira": "Jira", "plane": "Plane"}
@@ -102,7 +102,7 @@ class TRow:
     right: str = ""                # the header's sync state
 
 
-class TrackerSection(ScrollView, can_focus=True):
+class TrackerSection(RowList, can_focus=True):
     DEFAULT_CSS = """
     TrackerSection {
         display: none;   /* shown when [jira] or [plane] is configured */
@@ -457,22 +457,6 @@ class TrackerSection(ScrollView, can_focus=True):
         self.refresh()
         self.scroll_to_region(Region(0, self.cursor, 1, 1), animate=False, immediate=True)
 
-    def select_id(self, row_id: str) -> bool:
-        for i, r in enumerate(self.rows):
-            if r.id == row_id:
-                self._move(i)
-                return True
-        return False
-
-    def action_cursor(self, delta: int) -> None:
-        self._move(self.cursor + delta)
-
-    def action_page(self, direction: int) -> None:
-        self._move(self.cursor + direction * max(1, self.size.height - 1))
-
-    def action_jump(self, where: int) -> None:
-        self._move(0 if where == 0 else len(self.rows) - 1)
-
     def _fold(self, row: TRow, fold: bool) -> None:
         (self._collapsed.add if fold else self._collapsed.discard)(row.id)
         self._rebuild()
@@ -506,25 +490,6 @@ class TrackerSection(ScrollView, can_focus=True):
 
     def action_leave(self) -> None:
         self.app.query_one("#sidebar").focus()
-
-    def on_click(self, event: events.Click) -> None:
-        index = event.y + self.scroll_offset.y
-        if 0 <= index < len(self.rows):
-            self._move(index)
-            if event.chain >= 2:
-                self.action_activate()
-
-    def on_focus(self) -> None:
-        self._cache.clear()
-        self.refresh()
-
-    def on_blur(self) -> None:
-        self._cache.clear()
-        self.refresh()
-
-    def on_resize(self, event: events.Resize) -> None:
-        self._cache.clear()
-        self.virtual_size = Size(self.size.width, len(self.rows))
 
     # ------------------------------------------------------------------ draw
     def row_text(self, row_id: str) -> str:

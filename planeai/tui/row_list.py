@@ -1,0 +1,60 @@
+"""A list of rows drawn line by line (``render_line``), driven by keys and the mouse: the
+cursor, paging, jumps, clicks (a double click activates), and a redraw when focus or size
+changes. The sidebar (tasks) and the tracker section (Jira, Plane) are both one.
+
+A subclass keeps ``rows`` (each with an ``id``), ``cursor`` and ``_cache`` (rendered lines), and
+defines ``_move(index)`` and ``action_activate()``.
+"""
+
+from __future__ import annotations
+
+from textual import events
+from textual.geometry import Size
+from textual.scroll_view import ScrollView
+
+
+class RowList(ScrollView):
+    rows: list
+    cursor: int
+    _cache: dict
+
+    def _move(self, index: int) -> None:
+        raise NotImplementedError
+
+    def action_activate(self) -> None:
+        raise NotImplementedError
+
+    def select_id(self, row_id: str) -> bool:
+        for i, r in enumerate(self.rows):
+            if r.id == row_id:
+                self._move(i)
+                return True
+        return False
+
+    def action_cursor(self, delta: int) -> None:
+        self._move(self.cursor + delta)
+
+    def action_page(self, direction: int) -> None:
+        self._move(self.cursor + direction * max(1, self.size.height - 1))
+
+    def action_jump(self, where: int) -> None:
+        self._move(0 if where == 0 else len(self.rows) - 1)
+
+    def on_click(self, event: events.Click) -> None:
+        index = event.y + self.scroll_offset.y
+        if 0 <= index < len(self.rows):
+            self._move(index)
+            if event.chain >= 2:
+                self.action_activate()
+
+    def on_focus(self) -> None:
+        self._cache.clear()
+        self.refresh()
+
+    def on_blur(self) -> None:
+        self._cache.clear()
+        self.refresh()
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._cache.clear()
+        self.virtual_size = Size(self.size.width, len(self.rows))
