@@ -9,11 +9,22 @@ defines ``_move(index)`` and ``action_activate()``.
 from __future__ import annotations
 
 from textual import events
+from textual.binding import Binding
 from textual.geometry import Size
 from textual.scroll_view import ScrollView
 
 
 class RowList(ScrollView):
+    # moving the cursor; a subclass adds what its rows do (fold, open, take), merged by Textual
+    BINDINGS = [
+        Binding("up,k", "cursor(-1)", show=False),
+        Binding("down,j", "cursor(1)", show=False),
+        Binding("pageup", "page(-1)", show=False),
+        Binding("pagedown", "page(1)", show=False),
+        Binding("home", "jump(0)", show=False),
+        Binding("end", "jump(-1)", show=False),
+    ]
+
     rows: list
     cursor: int
     _cache: dict

@@ -116,12 +116,6 @@ class TrackerSection(RowList, can_focus=True):
     """
 
     BINDINGS = [
-        Binding("up,k", "cursor(-1)", show=False),
-        Binding("down,j", "cursor(1)", show=False),
-        Binding("pageup", "page(-1)", show=False),
-        Binding("pagedown", "page(1)", show=False),
-        Binding("home", "jump(0)", show=False),
-        Binding("end", "jump(-1)", show=False),
         Binding("left,h", "fold(True)", show=False),
         Binding("right,l", "fold(False)", show=False),
         Binding("space", "toggle", show=False),
