@@ -244,23 +244,25 @@ async def test_add_project_from_the_app_and_a_bad_path_keeps_the_dialog(empty_se
         await wait_for(pilot, lambda: "p:1" not in row_ids(app), what="project removed")
 
 
-async def test_w_jumps_to_the_next_session_needing_input(fake_board):
+@pytest.mark.parametrize("key, status", [("w", "needs_input"), ("I", "idle")])
+async def test_a_key_jumps_to_the_next_session_in_its_status(fake_board, key, status):
+    """w: the next agent needing input; I: the next idle one (help lists both)."""
     a = fake_board.task("First")
     b = fake_board.task("Second")
     c = fake_board.task("Third")
-    fake_session(fake_board, a.key, "aaaa0001", "needs_input")
+    fake_session(fake_board, a.key, "aaaa0001", status)
     fake_session(fake_board, b.key, "aaaa0002", "busy")
-    fake_session(fake_board, c.key, "aaaa0003", "needs_input")
+    fake_session(fake_board, c.key, "aaaa0003", status)
     app = make_app(fake_board, observe=False, reconcile=False)
     async with app.run_test(size=(80, 24)) as pilot:
         await loaded(pilot, app)
         app.sidebar.select_id("p:1")
         seen = []
         for _ in range(3):
-            await pilot.press("w")
+            await pilot.press(key)
             await pilot.pause()
             seen.append(app.sidebar.current.id)
-        assert seen[:2] in ([f"t:{a.key}", f"t:{c.key}"], [f"t:{c.key}", f"t:{a.key}"])
+        assert sorted(seen[:2]) == [f"t:{a.key}", f"t:{c.key}"]
         assert seen[2] == seen[0]  # it wraps around
 
 
@@ -335,26 +337,6 @@ async def test_key_bar_fits_80_columns_with_the_main_keys_first(services):
             assert label in words, bar.plain
         await pilot.press("d")
         await wait_for(pilot, lambda: not app.dispatching, what="dispatch off")
-
-
-async def test_capital_i_jumps_to_the_next_idle_session(fake_board):
-    a = fake_board.task("First")
-    b = fake_board.task("Second")
-    c = fake_board.task("Third")
-    fake_session(fake_board, a.key, "aaaa0001", "idle")
-    fake_session(fake_board, b.key, "aaaa0002", "busy")
-    fake_session(fake_board, c.key, "aaaa0003", "idle")
-    app = make_app(fake_board, observe=False, reconcile=False)
-    async with app.run_test(size=(80, 24)) as pilot:
-        await loaded(pilot, app)
-        app.sidebar.select_id("p:1")
-        seen = []
-        for _ in range(3):
-            await pilot.press("I")
-            await pilot.pause()
-            seen.append(app.sidebar.current.id)
-        assert sorted(seen[:2]) == [f"t:{a.key}", f"t:{c.key}"]
-        assert seen[2] == seen[0]  # it wraps around (help lists I: every action is there)
 
 
 async def test_an_agent_starting_to_need_input_rings_the_bell_once(fake_board):
