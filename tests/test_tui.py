@@ -692,9 +692,14 @@ async def test_output_bursts_are_coalesced_and_only_dirty_rows_converted(service
         await pilot.pause(0.1)
         assert app.term.rows_converted - before <= 2
         await pilot.press("backspace")
-        # a burst of output: paints stay under FPS per second (one paint per frame at most)
+        # a burst of output: paints stay under FPS per second (one paint per frame at most).
+        # Counted from the Enter that starts it: each typed key is painted at once, on
+        # purpose (its echo must not wait for the pace), and typing is not the burst.
+        cmd = "seq 1 200000; echo burst-done"
+        await pilot.press(*[{" ": "space"}.get(c, c) for c in cmd])
+        await wait_for(pilot, lambda: cmd in app.term.screen_text(), what="command typed")
         paints0, t0 = app.term.paints, _time.monotonic()
-        await type_line(pilot, "seq 1 200000; echo burst-done")
+        await pilot.press("enter")
         await wait_for(pilot, lambda: "burst-done" in app.term.screen_text(), timeout=60,
                        what="burst end")
         await pilot.pause(0.1)
