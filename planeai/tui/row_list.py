@@ -2,8 +2,10 @@
 cursor, paging, jumps, clicks (a double click activates), and a redraw when focus or size
 changes. The sidebar (tasks) and the tracker section (Jira, Plane) are both one.
 
-A subclass keeps ``rows`` (each with an ``id``), ``cursor`` and ``_cache`` (rendered lines), and
-defines ``_move(index)`` and ``action_activate()``.
+A subclass keeps ``rows`` (each with an ``id``, a ``kind`` and, when it folds, ``collapsed``),
+``cursor`` and ``_cache`` (rendered lines), names its foldable row kinds (``FOLDABLE``) and the
+kind folding from an inner row goes to (``GROUP_KIND``), and defines ``_move(index)``,
+``_set_fold(row, fold)`` and ``action_activate()``.
 """
 
 from __future__ import annotations
@@ -25,12 +27,40 @@ class RowList(ScrollView):
         Binding("end", "jump(-1)", show=False),
     ]
 
+    FOLDABLE: tuple[str, ...] = ()
+    GROUP_KIND = ""
+
     rows: list
     cursor: int
     _cache: dict
 
+    @property
+    def current(self):
+        return self.rows[self.cursor] if 0 <= self.cursor < len(self.rows) else None
+
     def _move(self, index: int) -> None:
         raise NotImplementedError
+
+    def _set_fold(self, row, fold: bool) -> None:
+        raise NotImplementedError
+
+    def action_fold(self, fold: bool) -> None:
+        row = self.current
+        if row is None:
+            return
+        if row.kind in self.FOLDABLE:
+            if row.collapsed != fold:
+                self._set_fold(row, fold)
+        elif fold:  # on an inner row: to its group
+            for i in range(self.cursor - 1, -1, -1):
+                if self.rows[i].kind == self.GROUP_KIND:
+                    self._move(i)
+                    return
+
+    def action_toggle(self) -> None:
+        row = self.current
+        if row is not None and row.kind in self.FOLDABLE:
+            self._set_fold(row, not row.collapsed)
 
     def action_activate(self) -> None:
         raise NotImplementedError

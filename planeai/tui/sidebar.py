@@ -44,6 +44,8 @@ _OVER_BUDGET = Style(color="yellow", bold=True)
 
 
 class Sidebar(RowList, can_focus=True):
+    FOLDABLE = ("project", "group")
+    GROUP_KIND = "group"  # where folding from a task row goes
     DEFAULT_CSS = """
     Sidebar {
         width: 100%;
@@ -86,12 +88,6 @@ class Sidebar(RowList, can_focus=True):
         self._last_highlight: str | None = "?"
 
     # ------------------------------------------------------------------ data
-    @property
-    def current(self) -> Row | None:
-        if 0 <= self.cursor < len(self.rows):
-            return self.rows[self.cursor]
-        return None
-
     def set_data(self, data: Data) -> None:
         self.data = data
         self._rebuild()
@@ -278,25 +274,6 @@ class Sidebar(RowList, can_focus=True):
             self._collapsed.discard(row.id)
             self._expanded.add(row.id)
         self._rebuild(keep=row.id)
-
-    def action_fold(self, fold: bool) -> None:
-        row = self.current
-        if row is None:
-            return
-        if row.kind in ("project", "group"):
-            if row.collapsed != fold:
-                self._set_fold(row, fold)
-            return
-        if fold:  # on a task: jump to its group
-            for i in range(self.cursor - 1, -1, -1):
-                if self.rows[i].kind == "group":
-                    self._move(i)
-                    return
-
-    def action_toggle(self) -> None:
-        row = self.current
-        if row is not None and row.kind in ("project", "group"):
-            self._set_fold(row, not row.collapsed)
 
     def action_activate(self) -> None:
         row = self.current

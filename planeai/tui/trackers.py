@@ -103,6 +103,8 @@ class TRow:
 
 
 class TrackerSection(RowList, can_focus=True):
+    FOLDABLE = ("scope",)
+    GROUP_KIND = "scope"
     DEFAULT_CSS = """
     TrackerSection {
         display: none;   /* shown when [jira] or [plane] is configured */
@@ -374,10 +376,6 @@ class TrackerSection(RowList, can_focus=True):
         self._rebuild()
 
     @property
-    def current(self) -> TRow | None:
-        return self.rows[self.cursor] if 0 <= self.cursor < len(self.rows) else None
-
-    @property
     def current_item(self):
         row = self.current
         return row.item if row is not None and row.kind == "item" else None
@@ -451,34 +449,16 @@ class TrackerSection(RowList, can_focus=True):
         self.refresh()
         self.scroll_to_region(Region(0, self.cursor, 1, 1), animate=False, immediate=True)
 
-    def _fold(self, row: TRow, fold: bool) -> None:
+    def _set_fold(self, row: TRow, fold: bool) -> None:
         (self._collapsed.add if fold else self._collapsed.discard)(row.id)
         self._rebuild()
-
-    def action_fold(self, fold: bool) -> None:
-        row = self.current
-        if row is None:
-            return
-        if row.kind == "scope":
-            if row.collapsed != fold:
-                self._fold(row, fold)
-        elif fold:   # on an item: to its group
-            for i in range(self.cursor - 1, -1, -1):
-                if self.rows[i].kind == "scope":
-                    self._move(i)
-                    return
-
-    def action_toggle(self) -> None:
-        row = self.current
-        if row is not None and row.kind == "scope":
-            self._fold(row, not row.collapsed)
 
     def action_activate(self) -> None:
         row = self.current
         if row is None:
             return
         if row.kind == "scope":
-            self._fold(row, not row.collapsed)
+            self._set_fold(row, not row.collapsed)
         elif row.kind == "item":
             self.post_message(self.TakeRequested(row.item))
 
