@@ -143,9 +143,30 @@ class SshHost:
             timeout: float | None = 60, check: bool = False) -> Result:
         """Run ``remote_argv`` there; (rc, out, err). HostUnreachable when ssh could not get
         there; with ``check``, RemoteCommandError when the command failed."""
+        r = self._run(remote_argv, input, timeout, text=True)
+        result = Result(r.returncode, r.stdout, r.stderr)
+        if check and not result.ok:
+            raise RemoteCommandError(
+                f"host {self.name}: {remote_argv[0]} failed (exit {r.returncode}): "
+                f"{one_line(r.stderr or r.stdout) or 'no output'}")
+        return result
+
+    def run_bytes(self, remote_argv: Sequence[str], *, input: bytes | None = None,
+                  timeout: float | None = 600, check: bool = True) -> tuple[int, bytes, str]:
+        """:meth:`run` for binary data (a git bundle, a tar stream, a secrets file on stdin:
+        data that must never be a command-line word): (rc, stdout bytes, stderr text)."""
+        r = self._run(remote_argv, input, timeout, text=False)
+        err = r.stderr.decode("utf-8", "replace")
+        if check and r.returncode != 0:
+            raise RemoteCommandError(
+                f"host {self.name}: {remote_argv[0]} failed (exit {r.returncode}): "
+                f"{one_line(err) or 'no output'}")
+        return r.returncode, r.stdout, err
+
+    def _run(self, remote_argv: Sequence[str], input, timeout: float | None, *, text: bool):
         try:
             r = subprocess.run(self.argv(remote_argv), input=input, capture_output=True,
-                               text=True, errors="replace", timeout=timeout,
+                               text=text, errors="replace" if text else None, timeout=timeout,
                                stdin=subprocess.DEVNULL if input is None else None)
         except subprocess.TimeoutExpired:
             raise RemoteCommandError(
@@ -155,19 +176,28 @@ class SshHost:
         # 255 is ssh's own failure, or the command's exit status; with no master running
         # there was no connection, so it was ssh's
         if r.returncode == 255 and not self.check_master():
+            err = r.stderr if text else r.stderr.decode("utf-8", "replace")
             raise HostUnreachable(self.name, self.where,
-                                  one_line(r.stderr) or "ssh failed (exit status 255)")
-        result = Result(r.returncode, r.stdout, r.stderr)
-        if check and not result.ok:
-            raise RemoteCommandError(
-                f"host {self.name}: {remote_argv[0]} failed (exit {r.returncode}): "
-                f"{one_line(r.stderr or r.stdout) or 'no output'}")
-        return result
+                                  one_line(err) or "ssh failed (exit status 255)")
+        return r
 
     def _control(self, op: str) -> subprocess.CompletedProcess:
         return subprocess.run([*self._options(), "-O", op, "--", self.target],
                               capture_output=True, text=True, errors="replace",
                               stdin=subprocess.DEVNULL, timeout=30)
+
+    def forward_socket(self, remote_path: str, local_path: str, *, cancel: bool = False
+                       ) -> None:
+        """Forward unix socket ``remote_path`` there to ``local_path`` here over the master
+        connection (``-O forward -R``); it lasts as long as that connection. ``cancel``
+        takes it back. HostUnreachable when no master runs."""
+        op = "cancel" if cancel else "forward"
+        r = subprocess.run([*self._options(), "-O", op, "-R", f"{remote_path}:{local_path}",
+                            "--", self.target], capture_output=True, text=True,
+                           errors="replace", stdin=subprocess.DEVNULL, timeout=30)
+        if r.returncode != 0:
+            raise HostUnreachable(self.name, self.where,
+                                  one_line(r.stderr) or f"ssh -O {op} failed")
 
     def connect(self) -> None:
         """Log in now (the master connection) unless already connected; HostUnreachable."""
@@ -179,6 +209,14 @@ class SshHost:
         if not self.control_path.exists():
             return False
         return self._control("check").returncode == 0
+
+    def master_pid(self) -> int | None:
+        """The pid of the master ssh (a local process), or None when none runs."""
+        if not self.control_path.exists():
+            return None
+        r = self._control("check")
+        m = re.search(r"pid=(\d+)", r.stderr + r.stdout)
+        return int(m.group(1)) if r.returncode == 0 and m else None
 
     def exit_master(self) -> None:
         """Close the master connection (and so every channel on it)."""

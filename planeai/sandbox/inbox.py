@@ -81,17 +81,25 @@ class Inbox:
             return 1, "", "planeai: error: the command is not UTF-8\n"
         if args and args[-1] == "":
             args.pop()
-        if not args or args[0] not in ALLOWED:
-            first = args[0] if args else ""
-            return 2, "", (f"planeai: error: inside a sandbox only the board's commands are "
-                           f"available ({', '.join(ALLOWED)} ...), not {first!r}\n")
-        try:
-            env = dict(self.env, PLANEAI_FROM_SANDBOX="1")  # its tasks stay sandboxed
-            cp = subprocess.run([sys.executable, "-m", "planeai", *args], env=env,
-                                cwd=self.cwd, capture_output=True, text=True,
-                                stdin=subprocess.DEVNULL, timeout=ANSWER_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            return 1, "", "planeai: error: the command did not finish on the host in time\n"
-        except OSError as e:
-            return 1, "", f"planeai: error: the host could not run planeai: {e}\n"
-        return cp.returncode, cp.stdout, cp.stderr
+        env = dict(self.env, PLANEAI_FROM_SANDBOX="1")  # its tasks stay sandboxed
+        return answer(args, env, self.cwd, where="inside a sandbox")
+
+
+def answer(args: list[str], env: dict[str, str], cwd: str, *,
+           where: str) -> tuple[int, str, str]:
+    """(rc, stdout, stderr) of ``planeai ARGS`` run here with ``env``, when ARGS is one of the
+    board's commands; shared by the sandbox inbox and the remote relay (planeai.remote.relay).
+    ``where`` names the caller's place in the refusal ("inside a sandbox")."""
+    if not args or args[0] not in ALLOWED:
+        first = args[0] if args else ""
+        return 2, "", (f"planeai: error: {where} only the board's commands are "
+                       f"available ({', '.join(ALLOWED)} ...), not {first!r}\n")
+    try:
+        cp = subprocess.run([sys.executable, "-m", "planeai", *args], env=env,
+                            cwd=cwd, capture_output=True, text=True,
+                            stdin=subprocess.DEVNULL, timeout=ANSWER_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        return 1, "", "planeai: error: the command did not finish on the host in time\n"
+    except OSError as e:
+        return 1, "", f"planeai: error: the host could not run planeai: {e}\n"
+    return cp.returncode, cp.stdout, cp.stderr
