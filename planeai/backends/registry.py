@@ -56,8 +56,26 @@ NAMES: tuple[str, ...] = tuple(b.name for b in BACKENDS)
 DEFAULT = "local"  # defaults.backend when none is configured: needs nothing installed
 
 
+# Sessions on another machine ([hosts.NAME]) have the kind "host:NAME": not a choice of its
+# own in a backend list (a host is chosen with --host), but opened through this table too.
+REMOTE = BackendEntry("host", "in tmux on another machine, over SSH ([hosts.NAME])",
+                      "planeai.backends.remote:RemoteTmuxBackend", requires=("ssh",))
+
+
+def host_of(kind: str) -> str | None:
+    """The host name of a ``host:NAME`` backend kind, else None."""
+    return kind[len("host:"):] if kind.startswith("host:") else None
+
+
+def kind_for(host: str) -> str:
+    """The backend kind of sessions on host ``host``."""
+    return "host:" + host
+
+
 def entry(name: str) -> BackendEntry:
     """The backend called ``name``; raises BackendError for an unknown name."""
+    if name.startswith("host:"):
+        return REMOTE
     for b in BACKENDS:
         if b.name == name:
             return b
@@ -79,4 +97,6 @@ def open_backend(name: str, config, locs, env: Mapping[str, str]) -> Backend:
         others = " or ".join(o.name for o in available() if o.name != name)
         raise BackendError(f"{', '.join(missing)} is not installed (apt-get install "
                            f"{' '.join(missing)}), or use --backend {others or '...'}")
+    if b is REMOTE:
+        return b.load().for_host(name[len("host:"):], config, locs, dict(env))
     return b.load().from_settings(config, locs, dict(env))

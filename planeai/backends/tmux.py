@@ -142,7 +142,7 @@ class TmuxBackend:
         with self._lock:
             if self._ctl is not None and self._ctl.alive:
                 return self._ctl
-            ctl = TmuxControl(self.socket, tmux_bin=self.tmux_bin, env=self.env)
+            ctl = self._new_control()
             try:
                 ctl.start()
                 ctl.commands([["set-option", "-g", "remain-on-exit", "on"],
@@ -155,6 +155,9 @@ class TmuxBackend:
             ctl.add_event_listener(self._on_event)
             self._ctl = ctl
             return ctl
+
+    def _new_control(self) -> TmuxControl:
+        return TmuxControl(self.socket, tmux_bin=self.tmux_bin, env=self.env)
 
     def _on_event(self, name: str, args: list[str]) -> None:
         """A session's watcher ended while someone still subscribes (tmux dropped that client,
@@ -253,16 +256,7 @@ class TmuxBackend:
         existing = self.info(spec.name)
         if existing is not None and existing.alive:
             raise BackendError(f"tmux session {spec.name} is already running")
-        status_file = self._files.status_file(spec.name)
-        try:
-            status_file.unlink()
-        except FileNotFoundError:
-            pass
-        try:
-            self._files.pid_file(spec.name).unlink()
-        except FileNotFoundError:
-            pass
-        argv = wrapped_argv(str(status_file), spec.cwd, spec.argv)
+        argv = self._pane_argv(str(self._files.fresh(spec.name)), spec.cwd, spec.argv)
         env_args: list[str] = []
         for k, v in spec.env.items():
             if "\x00" in k or "\x00" in v or "=" in k:
@@ -505,27 +499,20 @@ class TmuxBackend:
             if leader is None:
                 raise BackendError(f"no tmux session {name}")
             # the server is gone but the agent is not (it ignored the hangup)
-            kill_session_processes(leader, timeout=timeout)
+            self._end_processes(leader, timeout)
             return None
         try:
             return self._kill_pane(name, info, timeout)
         finally:
             if info.pid:
                 # what the agent started in groups of their own, or that ignored every signal
-                kill_session_processes(info.pid, timeout=timeout)
+                self._end_processes(info.pid, timeout)
 
     def _kill_pane(self, name: str, info: SessionInfo, timeout: float) -> int | None:
         if not info.alive or info.pid is None:
             return info.exit_code
         for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGKILL):
-            # the wrapper's group, and the terminal's foreground group: an interactive agent
-            # (a shell with job control) puts itself in a group of its own
-            groups = {info.pid, _foreground_group(info.pid)} - {None, 0}
-            for pgid in groups:
-                try:
-                    os.killpg(pgid, sig)  # type: ignore[arg-type]
-                except (ProcessLookupError, PermissionError):
-                    pass
+            self._signal_pane(info.pid, sig)
             deadline = time.monotonic() + (timeout / 3 if sig != signal.SIGKILL else timeout)
             while time.monotonic() < deadline:
                 cur = self.info(name)
@@ -538,6 +525,23 @@ class TmuxBackend:
                 time.sleep(0.02)
         return None
 
+    # ------------------------------------------------------------------ the machine it runs on
+    # (planeai.backends.remote does these over SSH)
+    def _pane_argv(self, status_file: str, cwd: str, argv: list[str]) -> list[str]:
+        return wrapped_argv(status_file, cwd, argv)
+
+    def _signal_pane(self, pid: int, sig: int) -> None:
+        """``sig`` to the wrapper's group and the terminal's foreground group: an interactive
+        agent (a shell with job control) puts itself in a group of its own."""
+        for pgid in {pid, _foreground_group(pid)} - {None, 0}:
+            try:
+                os.killpg(pgid, sig)  # type: ignore[arg-type]
+            except (ProcessLookupError, PermissionError):
+                pass
+
+    def _end_processes(self, leader: int, timeout: float) -> None:
+        kill_session_processes(leader, timeout=timeout)
+
     def forget(self, name: str) -> None:
         """Remove the session and end every process it still has."""
         info = self._pane_info(name)
@@ -547,7 +551,7 @@ class TmuxBackend:
         except TmuxCommandError:
             pass
         if leader:
-            kill_session_processes(leader)
+            self._end_processes(leader, 5.0)
         self._files.clear(name)
 
     def attach_command(self, name: str) -> list[str] | None:
@@ -621,4 +625,4 @@ class TmuxBackend:
             pass
         self.close()
         for pid in leaders:
-            kill_session_processes(pid)
+            self._end_processes(pid, 5.0)

@@ -94,6 +94,11 @@ class WrapperFiles:
         os.chmod(self.directory, 0o700)
         return self.directory / name
 
+    def fresh(self, name: str) -> Path:
+        """The status file of a session about to start, with no files of an earlier run."""
+        self.clear(name)
+        return self.status_file(name)
+
     def pid_file(self, name: str) -> Path:
         """Where the wrapper of session ``name`` writes its own pid."""
         return self.status_file(name).with_name(name + ".pid")

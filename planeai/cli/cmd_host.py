@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from planeai.cli.common import context, print_json, table
+from planeai.cli.common import context, print_json, store, table
 
 
 def add(args: argparse.Namespace) -> int:
@@ -25,17 +25,23 @@ def add(args: argparse.Namespace) -> int:
 def list_(args: argparse.Namespace) -> int:
     from planeai.services import hosts
 
+    from planeai.services import host_state
+
     found = hosts.all_hosts(context().config)
+    with store() as s:
+        down = host_state.down_hosts(s)
     if args.json:
-        print_json([hosts.as_dict(h) for h in found])
+        print_json([hosts.as_dict(h) | {"down": h.name in down,
+                                        "down_reason": down.get(h.name, {}).get("reason")}
+                    for h in found])
         return 0
     if not found:
         print("no hosts; `planeai host add NAME user@machine` adds one")
         return 0
-    rows = [["NAME", "SSH", "PORT", "SESSIONS", "ENABLED", "ROOT", "REPOS"]]
+    rows = [["NAME", "SSH", "PORT", "SESSIONS", "ENABLED", "STATE", "ROOT", "REPOS"]]
     for h in found:
         rows.append([h.name, h.ssh, str(h.port or "-"), str(h.max_sessions),
-                     "yes" if h.enabled else "no", h.root,
+                     "yes" if h.enabled else "no", "down" if h.name in down else "-", h.root,
                      ", ".join(f"{k}={v}" for k, v in sorted(h.repos.items())) or "-"])
     print(table(rows))
     return 0

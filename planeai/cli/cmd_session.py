@@ -23,8 +23,13 @@ def start(args: argparse.Namespace) -> int:
         # the input first (task, agent), then which backend and whether it can run here
         m.resolve_agent(args.provider, project or m.store.get_project_by_id(task.project_id),
                         task)
-        kind = cli_backend(m, args.backend)
-        s = m.start(task_key=key, project=project, agent=args.provider,
+        host = args.host or (task.host if task is not None and task.host != "local"
+                             else None)
+        if host and args.backend:
+            raise ValidationError("--host runs the session in tmux on that host: give "
+                                  "--host or --backend, not both")
+        kind = None if host else cli_backend(m, args.backend)
+        s = m.start(task_key=key, project=project, agent=args.provider, host=host,
                     backend=kind, worktree=not args.no_worktree, yolo=args.yolo,
                     prompt=args.prompt, autonomous=args.autonomous, sandbox=args.sandbox,
                     progress=progress())
@@ -60,7 +65,8 @@ def list(args: argparse.Namespace) -> int:  # noqa: A001
         rows_ = [m.observe(s.id) for s in board.sessions(m.store, archived=args.all)]
         if args.json:
             print_json([v.session.as_dict() | {"agent_status": v.status.value,
-                                                "sandbox": m.sandboxed(v.session)}
+                                                "sandbox": m.sandboxed(v.session),
+                                                "reachable": not v.unreachable}
                         for v in rows_])
             return 0
         if not rows_:
@@ -71,8 +77,10 @@ def list(args: argparse.Namespace) -> int:  # noqa: A001
             s = v.session
             state = s.state.value + (f" ({s.exit_code})" if s.exit_code is not None else "")
             where = s.backend + (" (sandbox)" if m.sandboxed(s) else "")
-            rows.append([s.name, s.task_key or "-", s.agent, where, state,
-                         v.status.value.replace("_", " "), s.worktree or "-"])
+            status = ("unreachable (host down)" if v.unreachable
+                      else v.status.value.replace("_", " "))
+            rows.append([s.name, s.task_key or "-", s.agent, where, state, status,
+                         s.worktree or "-"])
         print(table(rows))
         return 0
     finally:
@@ -206,7 +214,8 @@ def delete(args: argparse.Namespace) -> int:
     def go(m) -> int:
         name = m.get(args.ref).name
         ref = m.delete(args.ref, force=args.force)
-        print(f"deleted {name}" + (f"; {ref.describe()}" if ref else ""))
+        said = ref.describe() if hasattr(ref, "describe") else f"unsaved work kept in {ref}"
+        print(f"deleted {name}" + (f"; {said}" if ref else ""))
         return 0
 
     return _with(args, go)

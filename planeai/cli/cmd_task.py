@@ -27,7 +27,7 @@ def add(args: argparse.Namespace) -> int:
             s, project, args.title, description=description, priority=args.priority,
             blocked_by=args.blocked_by, parent=parent, base_branch=args.base_branch,
             provider=args.provider, defaults=defaults, sandbox=args.sandbox,
-            from_sandbox=from_sandbox(),
+            from_sandbox=from_sandbox(), host=args.host,
         )
     if args.json:
         print_json(task.as_dict())
@@ -116,6 +116,8 @@ def show(args: argparse.Namespace) -> int:
         print(f"  pull request: {t.pr_url}")
     if t.sandbox is not None:
         print(f"  sandbox:     {'always' if t.sandbox else 'never'}")
+    if t.host:
+        print(f"  host:        {t.host}")
     print(f"  created:     {t.created_at}")
     print(f"  updated:     {t.updated_at}")
     if t.description:
@@ -127,10 +129,10 @@ def show(args: argparse.Namespace) -> int:
 def edit(args: argparse.Namespace) -> int:
     description = read_description(args)
     if all(v is None for v in (args.title, description, args.priority, args.parent,
-                               args.base_branch, args.provider, args.sandbox)) \
+                               args.base_branch, args.provider, args.sandbox, args.host)) \
             and not args.no_parent:
         raise ValidationError("nothing to change: give --title, -d, -p, --parent, --no-parent, "
-                              "--base-branch, --provider or a --sandbox flag")
+                              "--base-branch, --provider, --host or a --sandbox flag")
     sandbox = ... if args.sandbox is None else (None if args.sandbox == "config"
                                                 else args.sandbox)
     with store() as s:
@@ -138,7 +140,9 @@ def edit(args: argparse.Namespace) -> int:
                           priority=args.priority, parent=args.parent,
                           clear_parent=args.no_parent, base_branch=args.base_branch,
                           provider=args.provider, sandbox=sandbox,
-                          from_sandbox=from_sandbox())
+                          from_sandbox=from_sandbox(),
+                          host=... if args.host is None else (None if args.host == ""
+                                                              else args.host))
     if args.json:
         print_json(t.as_dict())
     else:

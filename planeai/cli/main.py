@@ -93,6 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--base-branch", metavar="BRANCH")
     p.add_argument("--provider", metavar="NAME", help="agent to run it, e.g. claude-opus")
     _sandbox_flags(p)
+    p.add_argument("--host", metavar="NAME",
+                   help="run its agents on this host ([hosts.NAME]) or on local only")
     p.add_argument("--project", metavar="P")
     p.add_argument("--json", action="store_true")
 
@@ -120,6 +122,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--base-branch", metavar="BRANCH")
     p.add_argument("--provider", metavar="NAME")
     _sandbox_flags(p, as_configured=True)
+    hg = p.add_mutually_exclusive_group()
+    hg.add_argument("--host", metavar="NAME", help="run its agents on this host, or local")
+    hg.add_argument("--any-host", dest="host", action="store_const", const="",
+                    help="let the dispatcher choose the machine again")
     p.add_argument("--json", action="store_true")
 
     p = _cmd(tsub, "move", "task:move", "set a task's status")
@@ -155,6 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="start with the provider's autonomous prompt for the task")
     p.add_argument("--project", metavar="P", help="for a scratch session")
     _sandbox_flags(p)
+    p.add_argument("--host", metavar="NAME",
+                   help="run it in tmux on this host over SSH ([hosts.NAME])")
     p.add_argument("--json", action="store_true")
     p = _cmd(ssub, "list", "session:list", "list sessions with their agent status")
     p.add_argument("--all", action="store_true", help="include archived sessions")

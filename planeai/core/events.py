@@ -79,6 +79,10 @@ PLANE_RUN_STARTED: Final = "plane.run_started"      # a run got its task and ses
 PLANE_ACTIVITY: Final = "plane.activity"            # an activity was posted to a run
 PLANE_ERROR: Final = "plane.error"                  # a run could not be served or answered
 
+# hosts ([hosts.NAME]): one stopped answering (its sessions are unreachable, not exited), or
+# answers again
+HOST_DOWN: Final = "host.down"
+HOST_UP: Final = "host.up"
 # hooks
 HOOK_RAN: Final = "hook.ran"
 HOOK_FAILED: Final = "hook.failed"

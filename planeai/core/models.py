@@ -73,6 +73,7 @@ class Task:
     held: bool = False  # failed too often: waits for a person
     pr_url: str | None = None  # the pull request `planeai pr` opened for its branch
     sandbox: bool | None = None  # run its agents in Docker: None = as configured
+    host: str | None = None      # where its agents run: None = any free slot, "local", a host
 
     @property
     def ready(self) -> bool:
@@ -94,6 +95,7 @@ class Task:
             "held": self.held,
             "pr_url": self.pr_url,
             "sandbox": self.sandbox,
+            "host": self.host,
             "parent": self.parent_key,
             "base_branch": self.base_branch,
             "provider": self.provider,

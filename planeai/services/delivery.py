@@ -151,8 +151,13 @@ def merge(manager: "SessionManager", key: str, how: str | None = None, *,
     from other tasks' unmerged work needs them delivered first: with ``stack`` they are (in
     order, each as its own merge), else ConflictError names them."""
     from planeai.git.review.merge import land
+    from planeai.services import delivery_remote
 
     store = manager.store
+    ran_on_host = delivery_remote.remote_session(manager, key, session)
+    if ran_on_host is not None:  # its branch is in the host's clone: fetched back first
+        return delivery_remote.merge(manager, ran_on_host, how or manager.config.review.merge,
+                                     commit_first=commit_first)
     under = stacked_under(manager, review.target(store, key, session))
     if under and not stack:
         raise ConflictError(

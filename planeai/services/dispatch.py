@@ -43,7 +43,11 @@ from planeai.config import DispatchSettings
 from planeai.core import events as ev
 from planeai.core.models import Project, Session, SessionState, Status, Task
 from planeai.core.status import AgentStatus
+from planeai.backends.registry import host_of
+from planeai.backends.remote import HostDown
 from planeai.errors import PlaneaiError
+from planeai.remote.ssh import HostUnreachable
+from planeai.services import host_state
 from planeai.git.worktrees.stack import StartPointConflict
 from planeai.services.agent_choice import AgentChooser
 from planeai.services.hooks import HookRunner
@@ -56,6 +60,7 @@ from planeai.store.repository import Store
 from planeai.store.sessions import LiveSessionExists
 
 LEASE = "dispatch"
+LOCAL = "local"  # the place that is this machine (task.host "local"); others are host names
 NOTIFY_CURSOR = "notify.cursor"
 
 
@@ -144,6 +149,7 @@ class Dispatcher:
         self._beat_stop = threading.Event()
         self._trackers = None  # services.trackers.TrackerPoller, once [jira] is configured
         self._plane = None  # services.plane_sync.PlaneSyncPoller, once [plane] is set
+        self._probed: dict[str, float] = {}  # host -> when it was last probed while down
 
     @property
     def settings(self) -> DispatchSettings:
@@ -503,7 +509,8 @@ class Dispatcher:
         result.running = len(self._dispatched_live()) if self.project else len(running)
         queue = self.candidates()
         result.ready = len(queue)
-        free = self.settings.max_sessions - len(running)
+        places = self._places(running)
+        free = sum(places.values())
         if free <= 0 or not queue:
             return
         per_project: dict[str, int] = {}
@@ -534,22 +541,38 @@ class Dispatcher:
                 continue
             if per_provider.get(provider.name, 0) >= provider_max.get(provider.name, float("inf")):
                 continue
+            from planeai.services import sandbox as sandboxing
+
+            # sandboxing on a host is not built: a sandboxed run stays on this machine
+            boxed = provider.agent and sandboxing.wanted(
+                self.m.config, explicit=self.sandbox, task=task, provider=provider,
+                project=project)
+            place = self._place_for(task, places, local_only=boxed)
+            if place is None:
+                continue  # its machine is full or down: it waits in the queue
             from planeai.services.provider_check import unusable
 
-            why = unusable(provider, self.m.env,
-                           stored=lambda p=provider: self.m.stored_secrets(p))
+            why = None if place != LOCAL else unusable(
+                provider, self.m.env, stored=lambda p=provider: self.m.stored_secrets(p))
             if why:
                 # not installed, not logged in: no retry helps until a person acts, so the
                 # task is held with the reason at once
                 self._start_failed(task, why, hold=True)
                 continue
             try:
-                self.m.start(task_key=task.key, agent=agent, backend=backend,
+                self.m.start(task_key=task.key, agent=agent,
+                             backend=backend if place == LOCAL else None,
+                             host=None if place == LOCAL else place,
                              yolo=self.settings.yolo, autonomous=True, skill=skill,
                              sandbox=self.sandbox,
                              fence=self.fence, on_reserved=self._dispatched(task, agent, skill))
             except LeaseLost:
                 raise
+            except (HostUnreachable, HostDown) as e:
+                # not the task's fault: the host is marked down, the task waits for a slot
+                host_state.mark_down(self.store, place, str(e))
+                places[place] = 0
+                continue
             except LiveSessionExists:
                 continue  # started elsewhere since the queue was read (a person, the CLI)
             except StartPointConflict as e:
@@ -560,9 +583,60 @@ class Dispatcher:
                 self._start_failed(task, str(e))
                 continue
             free -= 1
+            places[place] -= 1
             per_project[project.name] = per_project.get(project.name, 0) + 1
             per_provider[provider.name] = per_provider.get(provider.name, 0) + 1
             result.dispatched.append(task.key)
+
+    # ------------------------------------------------------------------ places
+    def _places(self, running: list[Session]) -> dict[str, int]:
+        """Free slots per machine: LOCAL ([dispatch] max_sessions) and each enabled host
+        that answers ([hosts.NAME] max_sessions). A host marked down is probed (at most
+        every host_state.PROBE_EVERY) and counts again once it answers."""
+        used: dict[str, int] = {}
+        for s in running:
+            where = host_of(s.backend) or LOCAL
+            used[where] = used.get(where, 0) + 1
+        places = {LOCAL: max(0, self.settings.max_sessions - used.get(LOCAL, 0))}
+        down = host_state.down_hosts(self.store)
+        for name, host in self.m.config.hosts.items():
+            if not host.enabled:
+                continue
+            if name in down and not self._probe(name):
+                continue
+            places[name] = max(0, host.max_sessions - used.get(name, 0))
+        return places
+
+    def _probe(self, name: str) -> bool:
+        """Does host ``name`` (marked down) answer now? At most every PROBE_EVERY s."""
+        last = self._probed.get(name, 0.0)
+        if time.monotonic() - last < host_state.PROBE_EVERY:
+            return False
+        self._probed[name] = time.monotonic()
+        from planeai.services import hosts
+
+        try:
+            hosts.connection(self.m.config.hosts[name], self.m.locs).connect()
+        except PlaneaiError:
+            return False
+        host_state.mark_up(self.store, name)
+        return True
+
+    def _place_for(self, task: Task, places: dict[str, int], *, local_only: bool = False
+                   ) -> str | None:
+        """Where ``task`` runs: the machine it is pinned to (task.host) when that one has a
+        free slot, else, unpinned, the machine with the most free slots (this one first on
+        a tie: no network between it and the board). None: it waits."""
+        if task.host:
+            if task.host != LOCAL and task.host not in self.m.config.hosts:
+                self._start_failed(task, f"it is pinned to host {task.host!r}, which is not "
+                                   "configured (planeai host list)", hold=True)
+                return None
+            return task.host if places.get(task.host, 0) > 0 else None
+        if local_only:
+            return LOCAL if places.get(LOCAL, 0) > 0 else None
+        best = max(places, key=lambda p: (places[p], p == LOCAL))
+        return best if places[best] > 0 else None
 
     def _say_over_budget(self, project: Project, task: Task, reason: str) -> None:
         """Once per reason while this dispatcher leads: an event (a notification, a hook)."""

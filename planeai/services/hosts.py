@@ -125,6 +125,9 @@ def remove(config: Config, config_file: Path, locs: Locations | None, name: str)
         _replace(config_file, new_text, expected)
     host = config.hosts.get(name)
     if host is not None and locs is not None:
+        from planeai.remote import relay
+
+        relay.stop_relay(locs, name)  # before its connection goes: it would log in again
         try:
             connection(host, locs).exit_master()
         except OSError:

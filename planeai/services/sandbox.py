@@ -107,7 +107,7 @@ def prepare(*, config: Config, locs: Locations, session: Session, session_dir: P
         inner = step_argv(Path(SECRETS_DIR) / SECRETS_FILE, argv)
     env = dict(env)
     env["IS_SANDBOX"] = "1"  # it is one: agents that ask (Claude's skip-permissions) may know
-    env.update(_git_identity(cwd, env))
+    env.update(git_identity(cwd, env))
     names = [n for n in dict.fromkeys((*BASE_ENV, *provider.env, *provider.sandbox_env,
                                        *sb.env)) if n in env and n not in secret_values]
     plan = ContainerPlan(
@@ -140,7 +140,7 @@ def _git_common_dir(cwd: str) -> str | None:
     return out if cp.returncode == 0 and out else None
 
 
-def _git_identity(cwd: str, env: dict[str, str]) -> dict[str, str]:
+def git_identity(cwd: str, env: dict[str, str]) -> dict[str, str]:
     """The user's git identity for commits inside (their global git config is not mounted)."""
     out = {}
     for key, names in (("user.name", ("GIT_AUTHOR_NAME", "GIT_COMMITTER_NAME")),

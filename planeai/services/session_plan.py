@@ -94,13 +94,16 @@ class SessionPlanning:
 
         return Secrets(self.config, self.locs).stored_names(provider)
 
-    def _drop_secrets(self, s_id: str) -> None:
-        """A start that did not spawn: its secrets file must not stay behind."""
+    def _drop_secrets(self, s_id: str, remote=None) -> None:
+        """A start that did not spawn: its secrets file must not stay behind (nor, on a
+        host, the file there and its relay token)."""
         from planeai.secrets import remove_env_file
         from planeai.services import sandbox
 
         remove_env_file(self._session_path(s_id) / SECRETS_FILE)
         sandbox.discard(self._session_path(s_id))
+        if remote is not None:
+            self._drop_remote(remote, s_id)
 
     def _sandboxed(self, session, provider: Provider, cwd: str, argv: list[str],
                    env: dict[str, str]) -> tuple[list[str], dict[str, str]]:

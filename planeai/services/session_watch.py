@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 
 from planeai.backends import registry as backend_registry
+from planeai.backends.registry import host_of
 from planeai.backends.base import Snapshot
 from planeai.core import events as ev
 from planeai.core.models import LIVE_STATES, Session, SessionState
@@ -30,6 +31,7 @@ class SessionView:
     session: Session
     status: AgentStatus
     snapshot: Snapshot | None
+    unreachable: bool = False  # on a host that does not answer: status is the last seen
 
 
 class SessionWatching:
@@ -47,10 +49,14 @@ class SessionWatching:
             if s.state is SessionState.EXITED and s.exit_code is None:
                 s = self._late_exit_code(s)
             return SessionView(s, AgentStatus.EXITED, None)
+        if host_of(s.backend) is not None and self._host_down(s.backend):
+            return SessionView(s, _recorded_status(s), None, unreachable=True)
         be = self.backend(s.backend)
         try:
             snap = be.snapshot(s.name)
-        except BackendError:
+        except BackendError as e:
+            if _is_host_down(e):
+                return SessionView(s, _recorded_status(s), None, unreachable=True)
             return self._unreachable(s)
         provider = self.provider_of(s)
         status = classify(Observation(
@@ -72,6 +78,12 @@ class SessionWatching:
         # every observer keeps the figures current, a live session at most every 5 s
         self.collect_metrics(s, min_interval=0.0 if not snap.alive else METRICS_EVERY)
         return SessionView(s, status, snap)
+
+    def _host_down(self, kind: str) -> bool:
+        """The session's host is marked down (planeai.services.host_state): not asked."""
+        from planeai.services import host_state
+
+        return host_state.is_down(self.store, host_of(kind) or "")
 
     def _late_exit_code(self, s: Session) -> Session:
         """tmux can report a pane dead a moment before it knows the exit status: fill the
@@ -98,6 +110,7 @@ class SessionWatching:
             if cur.state not in LIVE_STATES:
                 return cur
             ended = self.store.update_session(s.id, event=event, event_data=data, **fields)
+        self.session_ended_remote(ended)
         self.collect_metrics(ended)  # its last figures, read to the end
         return ended
 
@@ -109,7 +122,12 @@ class SessionWatching:
 
         leader = leader or s.pid
         data: dict = {"reason": reason}
-        if leader:
+        if leader and host_of(s.backend) is not None:
+            # its pid is on the host: end what is left there, never a local pid
+            be = self.remote_backend(s.backend)
+            if be is not None:
+                be._end_processes(leader, 5.0)
+        elif leader:
             killed = procs.kill_session_processes(leader)
             if killed:
                 data["killed_processes"] = killed
@@ -199,16 +217,31 @@ class SessionWatching:
         for s in live:
             by_backend.setdefault(s.backend, []).append(s)
         for kind, sessions in by_backend.items():
-            if kind not in backend_registry.NAMES:
+            if kind not in backend_registry.NAMES and host_of(kind) is None:
                 continue  # a backend this version does not have: nothing to ask
             # Opening may raise (tmux uninstalled): the pass fails visibly, judging nothing.
             # An in-process backend this process never opened is opened empty and so says
             # none of its sessions is here (costs one idle thread).
-            be = self.backend(kind)
+            try:
+                be = self.backend(kind)
+            except BackendError:
+                if host_of(kind) is None:
+                    raise
+                continue  # a host no longer configured: its sessions cannot be judged here
             try:
                 running = be.survey()
-            except BackendError:
-                continue  # could not ask this time: judge nothing, try again later
+            except BackendError as e:
+                # could not ask this time (e.g. a host that does not answer): judge nothing,
+                # try again later; its sessions are unreachable, not gone
+                if host_of(kind) is not None and _is_host_down(e):
+                    from planeai.services import host_state
+
+                    host_state.mark_down(self.store, host_of(kind), str(e))
+                continue
+            if host_of(kind) is not None:
+                from planeai.services import host_state
+
+                host_state.mark_up(self.store, host_of(kind))
             for s in sessions:
                 info = running.get(s.name)
                 if info is None:
@@ -276,3 +309,9 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _is_host_down(e: Exception) -> bool:
+    from planeai.backends.remote import HostDown
+
+    return isinstance(e, HostDown)

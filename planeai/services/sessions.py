@@ -36,6 +36,7 @@ from planeai.store.leases import LeaseLost
 from planeai.services.session_backends import SessionBackends
 from planeai.services.session_input import SessionInput
 from planeai.services.session_plan import SessionPlanning
+from planeai.services.session_remote import RemoteClaim, SessionRemote
 from planeai.services.session_watch import SessionView, SessionWatching
 from planeai.store.repository import Store
 
@@ -44,7 +45,8 @@ __all__ = ["LIVE_STATES", "SessionManager", "SessionView"]
 
 
 
-class SessionManager(SessionBackends, SessionPlanning, SessionInput, SessionWatching):
+class SessionManager(SessionRemote, SessionBackends, SessionPlanning, SessionInput,
+                     SessionWatching):
     """The one way the CLI and the app start, watch and end sessions."""
 
     def __init__(self, store: Store, config: Config, locs: Locations,
@@ -113,9 +115,6 @@ class SessionManager(SessionBackends, SessionPlanning, SessionInput, SessionWatc
     def _session_path(self, session_id: str) -> Path:
         return self.locs.state_dir / "sessions" / session_id
 
-    def _claim(self, session_id: str) -> Claim:
-        return Claim(self._session_path(session_id))
-
     # ------------------------------------------------------------------ start
     def start(
         self,
@@ -124,6 +123,7 @@ class SessionManager(SessionBackends, SessionPlanning, SessionInput, SessionWatc
         project: Project | None = None,
         agent: str | None = None,
         backend: str | None = None,
+        host: str | None = None,
         worktree: bool = True,
         yolo: bool = False,
         prompt: str | None = None,
@@ -156,8 +156,14 @@ class SessionManager(SessionBackends, SessionPlanning, SessionInput, SessionWatc
         provider, variant = self.resolve_agent(agent, project, task)
         if prompt is not None or autonomous or skill:
             provider.require_agent()  # task text and prompts never reach a plain shell
-        kind = backend or self.config.defaults.backend
+        if host:
+            from planeai.backends.remote import kind_for
+
+            kind = kind_for(host)  # the agent runs in tmux on that machine
+        else:
+            kind = backend or self.config.defaults.backend
         be = self.backend(kind)
+        remote = self.remote_backend(kind)
         from planeai.services import sandbox as sandboxing
 
         # the sandbox is for agents: a shell opened by hand runs on the host unless asked
@@ -165,6 +171,9 @@ class SessionManager(SessionBackends, SessionPlanning, SessionInput, SessionWatc
                                       provider=provider, project=project)
         if sandboxed and not provider.agent and sandbox is None:
             sandboxed = False
+        if sandboxed and remote is not None:
+            raise ConflictError(f"sandboxing on host {remote.host.name} is not built yet: "
+                                "start it with --no-sandbox (or without a host)")
         if sandboxed:
             sandboxing.require_image(provider)  # before anything is reserved or made
         if task is not None and not allow_more:
@@ -172,6 +181,11 @@ class SessionManager(SessionBackends, SessionPlanning, SessionInput, SessionWatc
 
         s_id = secrets.token_hex(4)
         claim = Claim(self.session_dir(s_id)).prepare()
+        if remote is not None:
+            # the lock stays here (the starter is here); the claim files are on the host
+            rclaim = RemoteClaim(claim.dir, remote, self.remote_session_dir(remote, s_id))
+            rclaim._fd, claim._fd = claim._fd, None
+            claim = rclaim
         try:
             session, moved = self._reserve(s_id, project, task, provider, variant, kind, worktree,
                                            autonomous, skill, allow_more, fence, on_reserved)
@@ -179,26 +193,32 @@ class SessionManager(SessionBackends, SessionPlanning, SessionInput, SessionWatc
             claim.discard()
             raise
         try:
-            cwd, branch, argv, env, deferred = self._prepare(
-                session, project, task, provider, variant, worktree, yolo, prompt,
-                autonomous, skill, sandboxed, progress)
-            if sandboxed:
-                launch, env = self._sandboxed(session, provider, cwd, argv, env)
-                launch = claim.wrap(launch)
+            if remote is not None:
+                # the same claim and secrets steps, with their files on the host
+                cwd, branch, argv, launch, env, deferred = self._prepare_remote(
+                    remote, session, project, task, provider, variant, worktree, yolo,
+                    prompt, autonomous, skill, progress)
             else:
-                # secrets step outermost: it consumes the secrets file even when the claim
-                # aborts
-                launch = self._with_secrets(s_id, provider, claim.wrap(argv))
+                cwd, branch, argv, env, deferred = self._prepare(
+                    session, project, task, provider, variant, worktree, yolo, prompt,
+                    autonomous, skill, sandboxed, progress)
+                if sandboxed:
+                    launch, env = self._sandboxed(session, provider, cwd, argv, env)
+                    launch = claim.wrap(launch)
+                else:
+                    # secrets step outermost: it consumes the secrets file even when the
+                    # claim aborts
+                    launch = self._with_secrets(s_id, provider, claim.wrap(argv))
             if fence is not None:
                 fence()
         except LeaseLost:
-            self._drop_secrets(s_id)
-            claim.abort()  # the new lease holder finds it never ran and re-queues the task
+            self._drop_secrets(s_id, remote)
+            _abort(claim)  # the new lease holder finds it never ran and re-queues the task
             claim.release()
             raise
         except BaseException:
-            self._drop_secrets(s_id)
-            claim.abort()
+            self._drop_secrets(s_id, remote)
+            _abort(claim)
             if self._unreserve(session, moved, fence):
                 claim.discard()
             else:
@@ -209,8 +229,8 @@ class SessionManager(SessionBackends, SessionPlanning, SessionInput, SessionWatc
         try:
             info = be.spawn(SpawnSpec(session.name, launch, cwd, env, cols, rows))
         except BackendError as e:
-            self._drop_secrets(s_id)
-            claim.abort()  # a command that reaches tmux late must not run the agent
+            self._drop_secrets(s_id, remote)
+            _abort(claim)  # a command that reaches tmux late must not run the agent
             with self.store.write():
                 self.store.update_session(s_id, state=SessionState.EXITED.value,
                                           exited_at=now(), event=ev.SESSION_FAILED,
@@ -429,6 +449,9 @@ class SessionManager(SessionBackends, SessionPlanning, SessionInput, SessionWatc
         task = self.store.get_task(s.task_key) if s.task_key else None
         provider = self.registry(project).get(s.provider)
         cwd = s.worktree or project.path
+        remote = self.remote_backend(s.backend)
+        if remote is not None:
+            return self._restart_remote(remote, s, project, task, provider, yolo)
         if s.worktree and not Path(s.worktree).is_dir():
             raise ConflictError(f"worktree {s.worktree} of {s.name} is gone; start a new session")
         be = self.backend(s.backend)
@@ -475,7 +498,10 @@ class SessionManager(SessionBackends, SessionPlanning, SessionInput, SessionWatc
 
         s = self.get(ref)
         recovery = None
-        if s.worktree and Path(s.worktree).exists():
+        remote = self.remote_backend(s.backend)
+        if remote is not None:
+            recovery = self._delete_remote_worktree(remote, s, force)
+        elif s.worktree and Path(s.worktree).exists():
             project = self.store.get_project_by_id(s.project_id)
             others = [o for o in self.store.list_sessions()
                       if o.worktree == s.worktree and o.id != s.id]
@@ -503,3 +529,12 @@ class SessionManager(SessionBackends, SessionPlanning, SessionInput, SessionWatc
         self.collect_metrics(self.store.get_session(s.id))  # its figures outlive it
         self.store.delete_session(s.id)
         return recovery
+
+
+def _abort(claim: Claim) -> bool:
+    """Abort a failed start's claim; a host that cannot be asked now is left to settle it
+    (its claim step cannot have run: nothing was spawned there by this start)."""
+    try:
+        return claim.abort()
+    except BackendError:
+        return False

@@ -104,6 +104,7 @@ def add_task(
     defaults: TaskDefaults = TaskDefaults(),
     sandbox: bool | None = None,
     from_sandbox: bool = False,
+    host: str | None = None,
 ) -> Task:
     """A new task; what the caller leaves out (``priority=None``) comes from ``defaults``.
     ``sandbox`` (None: as configured) decides whether its agents run in Docker; a task made
@@ -127,6 +128,7 @@ def add_task(
         base_branch=_branch(base_branch),
         provider=_provider(provider),
         sandbox=sandbox,
+        host=_host(host),
     )
 
 
@@ -144,6 +146,7 @@ def edit_task(
     blocked_by: Sequence[str] | None = None,
     sandbox: bool | None | object = ...,
     from_sandbox: bool = False,
+    host: str | None | object = ...,
 ) -> Task:
     """Change the given fields; ``blocked_by`` (when given) replaces the blockers. All of it
     is one transaction: a refused part (a cycle, an unknown key) changes nothing."""
@@ -166,6 +169,8 @@ def edit_task(
         if from_sandbox and sandbox is not True:
             raise ValidationError(_FROM_SANDBOX)
         fields["sandbox"] = sandbox
+    if host is not ...:  # a name, "local", or None: any free slot again
+        fields["host"] = _host(host)  # type: ignore[arg-type]
     key = validate.normalize_key(key)
     if title is not None or description is not None:
         task = store.get_task(key)
@@ -277,3 +282,16 @@ def ready_queue(tasks: Sequence[Task]) -> list[Task]:
 
 def delete(store: Store, key: str, *, recursive: bool = False) -> list[str]:
     return store.delete_task(validate.normalize_key(key), recursive=recursive)
+
+
+def _host(host: str | None) -> str | None:
+    """Where a task's agents run: None (any free slot), "local" (this machine) or a host's
+    name ([hosts.NAME]; one not configured holds the task when it is dispatched)."""
+    if host is None:
+        return None
+    from planeai.config import HOST_NAME
+
+    if not HOST_NAME.fullmatch(host):
+        raise ValidationError(f"--host {host!r}: a host's name (letters, digits, - and _, see "
+                              "`planeai host list`) or local")
+    return host

@@ -248,6 +248,11 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE tasks ADD COLUMN sandbox INTEGER;
     """,
+    # 14: the machine a task's agents run on ([hosts.NAME], planeai.backends.remote): NULL =
+    # wherever the dispatcher finds a free slot; "local" = this machine; else a host's name
+    """
+    ALTER TABLE tasks ADD COLUMN host TEXT;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -19,7 +19,7 @@ from planeai.store.events import EventLog
 _TASK_SELECT = """
     SELECT t.id, t.project_id, p.name, t.key, t.title, t.description, t.status, t.priority,
            par.key, t.base_branch, t.provider, t.created_at, t.updated_at, t.failures,
-           t.last_failure, t.held, t.pr_url, t.sandbox
+           t.last_failure, t.held, t.pr_url, t.sandbox, t.host
     FROM tasks t
     JOIN projects p ON p.id = t.project_id
     LEFT JOIN tasks par ON par.id = t.parent_id
@@ -37,7 +37,8 @@ class TaskTable(EventLog):
         tasks = [
             Task(r[0], r[1], r[2], r[3], r[4], r[5], Status(r[6]), r[7], r[8], r[9], r[10],
                  r[11], r[12], failures=r[13], last_failure=r[14], held=bool(r[15]),
-                 pr_url=r[16], sandbox=None if r[17] is None else bool(r[17]))
+                 pr_url=r[16], sandbox=None if r[17] is None else bool(r[17]),
+                 host=r[18])
             for r in rows
         ]
         if not tasks:
@@ -103,6 +104,7 @@ class TaskTable(EventLog):
         base_branch: str | None = None,
         provider: str | None = None,
         sandbox: bool | None = None,
+        host: str | None = None,
     ) -> Task:
         """Create the project's next-numbered task; returns it. Raises NotFoundError when the
         parent or a blocker does not exist."""
@@ -124,10 +126,10 @@ class TaskTable(EventLog):
             ts = now()
             cur = c.execute(
                 "INSERT INTO tasks (project_id, key, number, title, description, priority,"
-                " parent_id, base_branch, provider, created_at, updated_at, sandbox)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " parent_id, base_branch, provider, created_at, updated_at, sandbox,"
+                " host) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (project.id, key, number, title, description, priority, parent_id,
-                 base_branch, provider, ts, ts, None if sandbox is None else int(sandbox)),
+                 base_branch, provider, ts, ts, None if sandbox is None else int(sandbox), host),
             )
             task_id = cur.lastrowid
             c.executemany("INSERT OR IGNORE INTO task_blockers (task_id, blocker_id) VALUES (?, ?)",
@@ -137,7 +139,7 @@ class TaskTable(EventLog):
                 "blocked_by": list(blocked_by)})
             return self.get_task(key)
 
-    _EDITABLE = {"title", "description", "priority", "base_branch", "provider", "sandbox"}
+    _EDITABLE = {"title", "description", "priority", "base_branch", "provider", "sandbox", "host"}
 
     def update_task(self, key: str, **fields) -> Task:
         """Edit plain fields; ``parent_key`` (None clears) is handled here too. Returns the

@@ -259,7 +259,10 @@ class WorkersMixin:
                     continue  # another planeai process runs it
                 if s.name not in self._subs:
                     try:
-                        self._subs[s.name] = be.subscribe(s.name, self._on_activity)
+                        # a remote host's sessions report activity from one poll, not a
+                        # stream each (SSH allows few channels per connection)
+                        sub = getattr(be, "subscribe_activity", None) or be.subscribe
+                        self._subs[s.name] = sub(s.name, self._on_activity)
                     except PlaneaiError:
                         pass  # e.g. still being set up: read every round until subscribed
                 last_t, last_status = self._observed.get(s.id, (0.0, ""))
@@ -307,8 +310,8 @@ class WorkersMixin:
                 for s in sessions:
                     if self._stop.is_set():
                         break
-                    if not (s.worktree and s.task_key):
-                        continue
+                    if not (s.worktree and s.task_key) or s.backend.startswith("host:"):
+                        continue  # (a host's worktree is not on this disk)
                     key = (s.state, s.agent_status, s.worktree)
                     last = seen.get(s.id)
                     busy = s.state in LIVE and s.agent_status in (None, "busy", "starting")

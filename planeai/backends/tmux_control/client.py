@@ -63,12 +63,20 @@ class TmuxControl:
         config_file: str | None = None,
         pause_after: int | None = 5,
         start_timeout: float = 10.0,
+        wrap: Callable[[list[str]], list[str]] | None = None,
+        lock_name: str | None = None,
     ) -> None:
         self.socket_name = socket_name
-        self.tmux_bin = shutil.which(tmux_bin) or tmux_bin
-        # no TMUX/TMUX_PANE either: a client inside a pane would talk to that pane's server
-        self.env = server_env(dict(os.environ if env is None else env))
-        self.lock = ServerLock.of(socket_name, self.env)
+        # ``wrap``: the server is on another machine; it turns a tmux argv into the local argv
+        # that runs it there (ssh, planeai.backends.remote), so tmux is looked up there
+        self.wrap = wrap
+        self.tmux_bin = tmux_bin if wrap is not None else (shutil.which(tmux_bin) or tmux_bin)
+        # no TMUX/TMUX_PANE either: a client inside a pane would talk to that pane's server.
+        # ssh needs the user's own environment (its agent socket); the remote tmux never
+        # sees it
+        full = dict(os.environ if env is None else env)
+        self.env = full if wrap is not None else server_env(full)
+        self.lock = ServerLock.of(lock_name or socket_name, self.env)
         self._pid = os.getpid()
         self.config_file = config_file
         self.pause_after = pause_after
@@ -170,6 +178,8 @@ class TmuxControl:
 
     def _wait_client_gone(self, pid: int, timeout: float) -> None:
         """Until the server has dropped client ``pid`` (and so sent its notifications)."""
+        if self.wrap is not None:
+            return  # a remote client: its ssh ended with it, and its pid is not ours to list
         deadline = time.monotonic() + timeout
         argv = [self.tmux_bin, "-L", self.socket_name, "list-clients", "-F", "#{client_pid}"]
         while time.monotonic() < deadline:

@@ -68,6 +68,8 @@ class Connection:
         if owner.config_file is not None:
             argv += ["-f", owner.config_file]
         argv += ["-C", *attach_argv]
+        if owner.wrap is not None:
+            argv = owner.wrap(argv)
         try:
             self.proc = subprocess.Popen(
                 argv,
