@@ -6,9 +6,11 @@ to a bare Textual app measured in the same run.
 2. 10,000 tasks in the store: time to the first frame with tasks on screen (anchor: a bare
    app's first frame);
 3. one task added elsewhere (``planeai task add`` in another process) with 10,000 tasks
-   shown: time until it is on screen, and the app's CPU for it, beyond its idle rate
-   (anchor: the bare app's CPU over the same window); and, in process, what applying that
-   change costs next to reading the whole board again (the old way).
+   shown: time until it is on screen, and the app's CPU for it, beyond its idle rate,
+   counted from before the CLI starts (anchor: the bare app's CPU over the same window);
+   with ``--before DIR`` an older version's app beside it, on the same store and window;
+   and, in process, what applying that change costs next to reading the whole board
+   again (the old way).
 
 The app is the real one in a real PTY (the harness of bench_tui.py: ptyprocess, parsed
 with planeai's own emulator); tmux sessions are started through SessionManager before the
@@ -16,7 +18,7 @@ app runs, as `planeai session start --backend tmux` would. CPU is read from
 /proc/PID/task/*/schedstat (nanoseconds), so a few milliseconds are seen.
 
 Run: python bench/bench_tui_scale.py [--sessions 100] [--idle-seconds 30] [--tasks 10000]
-[--runs 3]. Takes about 3 minutes at the defaults.
+[--runs 3] [--only idle,first,add] [--before DIR]. Takes about 3 minutes at the defaults.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -167,6 +170,9 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--only", default="idle,first,add",
                     help="which parts, comma separated: idle, first, add")
+    ap.add_argument("--before", metavar="DIR",
+                    help="part 'add': also run the app from an older copy of the planeai "
+                         "package in DIR, side by side on the same store")
     ap.add_argument("--serve", choices=["bare", "tmux-app"], help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.serve == "bare":
@@ -262,44 +268,78 @@ def first_frame(me: list[str], app_cmd: list[str], env_big: dict[str, str],
 
 def one_added(me: list[str], app_cmd: list[str], env_big: dict[str, str],
               args) -> dict[str, tuple[str, str]]:
-    """Part 3: one task added by another process, N tasks shown."""
-    appear, cost, bare_cost = [], [], []
-    p = Pty(app_cmd, env_big)
+    """Part 3: one task added by another process, N tasks shown. With ``--before DIR`` (a
+    copy of an older ``planeai`` package, e.g. ``git archive HEAD planeai | tar -x -C
+    DIR``) that version's app runs too, on the same store: both see the same task added,
+    measured over the same window."""
+    apps = {"app": Pty(app_cmd, env_big)}
+    if args.before:
+        env_before = dict(env_big, PYTHONPATH=str(Path(args.before).resolve()))
+        apps["before"] = Pty(app_cmd, env_before)
     bare = Pty(me + ["--serve", "bare"], env_big)
+    appear: dict[str, list[float]] = {k: [] for k in apps}
+    cost: dict[str, list[float]] = {k: [] for k in apps}
+    bare_cost: list[float] = []
     try:
-        p.wait(lambda t: "BEN-" in t and "Open" in t, timeout=60)
+        for p in apps.values():
+            p.wait(lambda t: "BEN-" in t and "Open" in t, timeout=60)
         bare.wait(lambda t: "$" in t)
         time.sleep(3)
         for i in range(args.runs):
             title = f"Fresh {i} from elsewhere"
             # the idle rate just before
-            c0, w0 = cpu_ns(p.proc.pid), time.perf_counter()
+            c0 = {k: cpu_ns(p.proc.pid) for k, p in apps.items()}
+            w0 = time.perf_counter()
             time.sleep(1.5)
-            idle_rate = (cpu_ns(p.proc.pid) - c0) / (time.perf_counter() - w0)
+            wall = time.perf_counter() - w0
+            idle_rate = {k: (cpu_ns(p.proc.pid) - c0[k]) / wall for k, p in apps.items()}
+            # counted from before the CLI starts: the app may see its commit before the
+            # CLI process has exited
+            c1 = {k: cpu_ns(p.proc.pid) for k, p in apps.items()}
+            b1, t_start = cpu_ns(bare.proc.pid), time.perf_counter()
             r = subprocess.run(app_cmd + ["task", "add", title, "-p", "9", "--project",
                                           "bench"], env=env_big, capture_output=True,
                                text=True, timeout=60)
             assert r.returncode == 0, r.stderr
             t_added = time.perf_counter()
-            c1, b1 = cpu_ns(p.proc.pid), cpu_ns(bare.proc.pid)
-            t_shown = p.wait(lambda t, w=title: w in t, timeout=30)
-            appear.append((t_shown - t_added) * 1000)
+            # each app watched by its own thread: a second one's time is not the first's
+            with ThreadPoolExecutor(len(apps)) as pool:
+                shown = {k: pool.submit(p.wait, lambda t, w=title: w in t, 30)
+                         for k, p in apps.items()}
+                for k, f in shown.items():
+                    appear[k].append((f.result() - t_added) * 1000)
             time.sleep(0.5)  # the last paints
-            window = time.perf_counter() - t_added
-            cost.append(max(0.0, (cpu_ns(p.proc.pid) - c1) - idle_rate * window) / 1e6)
+            window = time.perf_counter() - t_start
+            for k, p in apps.items():
+                cost[k].append(max(0.0, (cpu_ns(p.proc.pid) - c1[k])
+                                   - idle_rate[k] * window) / 1e6)
             bare_cost.append((cpu_ns(bare.proc.pid) - b1) / 1e6)
     finally:
-        p.close()
+        for p in apps.values():
+            p.close()
         bare.close()
+    if args.before:
+        print(f"  one task added, app CPU beyond idle, runs: now {runs(cost['app'])}; "
+              f"before {runs(cost['before'])}")
     try:
         d_ms, f_ms = in_process_apply_cost(env_big, max(5, args.runs))
         inproc = f" (in process: apply {d_ms:.1f} ms vs full reload {f_ms:.1f} ms)"
     except (AttributeError, TypeError):  # a version before BoardFeed.changes: none
         inproc = ""
+    before = (f"; before ({args.before}): on screen in "
+              f"{statistics.median(appear['before']):.0f} ms, app CPU "
+              f"{statistics.median(cost['before']):.1f} ms (runs: {runs(cost['before'])})"
+              if args.before else "")
     return {f"one task added elsewhere, {args.tasks:,} tasks shown": (
-        f"on screen in {statistics.median(appear):.0f} ms, app CPU "
-        f"{statistics.median(cost):.1f} ms beyond idle{inproc}",
-        f"bare app {statistics.median(bare_cost):.1f} ms over the same window")}
+        f"on screen in {statistics.median(appear['app']):.0f} ms, app CPU "
+        f"{statistics.median(cost['app']):.1f} ms beyond idle (runs: {runs(cost['app'])})"
+        f"{before}{inproc}",
+        f"bare app {statistics.median(bare_cost):.1f} ms over the same window "
+        f"(runs: {runs(bare_cost)})")}
+
+
+def runs(values: list[float]) -> str:
+    return ", ".join(f"{v:.1f}" for v in values)
 
 
 if __name__ == "__main__":

@@ -172,6 +172,108 @@ async def test_a_task_added_elsewhere_redraws_only_the_lines_it_changed(services
         await wait_for(pilot, lambda: asked, what="figures asked for the task")
 
 
+def painted(widget, textual: bool = False, crop=None) -> list[list]:
+    """The lines ``widget`` gives the compositor (its own path, or Textual's general one
+    with its line cache emptied), as segments."""
+    from textual.geometry import Region
+    from textual.widget import Widget
+
+    crop = crop or Region(0, 0, widget.size.width, widget.size.height)
+    if textual:
+        widget._styles_cache.clear()
+        return [list(s) for s in Widget.render_lines(widget, crop)]
+    return [list(s) for s in widget.render_lines(crop)]
+
+
+async def test_sidebar_lines_are_painted_as_textual_would_paint_them(services):
+    """The sidebar hands the compositor its cached lines directly: the picture is the one
+    Textual's own painting gives (focused or not, whole or cut, with the scrollbar)."""
+    from textual.geometry import Region
+
+    for i in range(60):
+        services.task(f"Task number {i}", priority=i % 3)
+    app = make_app(services)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: "t:DEM-60" in row_ids(app), what="tasks shown")
+        sb = app.sidebar
+        assert sb.virtual_size.height > sb.size.height, "no scrollbar: the test needs one"
+        for focused in (True, False):
+            (sb.focus if focused else app.set_focus)(*(() if focused else (None,)))
+            await pilot.pause()
+            assert sb.has_focus == focused
+            h, w = sb.size.height, sb.size.width
+            for crop in (None, Region(3, 2, 10, 5), Region(0, h - 10, w, 10)):
+                assert painted(sb, crop=crop) == painted(sb, textual=True, crop=crop)
+        sb.action_jump(-1)  # scrolled to the end: blank lines under the last row
+        await pilot.pause()
+        assert painted(sb) == painted(sb, textual=True)
+
+
+async def test_a_task_inserted_above_repaints_the_rows_below_from_cache(services):
+    """Another process adds a task near the top of a long list: every row below it moves
+    down a line, and each is painted with the very line it had (its filtered, cut and
+    terminal forms cached with it); only the new row and the counts are drawn anew."""
+    for i in range(60):
+        services.task(f"Task number {i}")
+    app = make_app(services)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: "t:DEM-60" in row_ids(app), what="tasks shown")
+        sb = app.sidebar
+        sb.focus()
+        assert sb.select_id("t:DEM-15")  # the cursor below the new row: it moves with its row
+        await pilot.pause()
+
+        def lines_by_row() -> dict:
+            top = sb.scroll_offset.y
+            lines = sb.render_lines(Region(0, 0, sb.size.width, sb.size.height))
+            return {sb.rows[top + y].id: (y, strip) for y, strip in enumerate(lines)
+                    if top + y < len(sb.rows)}
+
+        from textual.geometry import Region
+
+        before = lines_by_row()
+        built = []
+        real = sb._segments
+        sb._segments = lambda row: (built.append(row.id), real(row))[1]
+        cli("task", "add", "Urgent from outside", "-p", "9", "--project", "demo")
+        await wait_for(pilot, lambda: "t:DEM-61" in row_ids(app), what="task added")
+        await pilot.pause()
+        after = lines_by_row()
+        assert "Urgent from outside" in "".join(s.text for _, s in [after["t:DEM-61"]])
+        moved = [rid for rid in before if rid in after and after[rid][0] == before[rid][0] + 1]
+        assert len(moved) > 20, f"the rows below the new one did not move down: {moved}"
+        fresh = [rid for rid in moved if after[rid][1] is not before[rid][1]]
+        assert fresh == [], f"rows that only moved were painted anew: {fresh}"
+        assert set(built) <= {"t:DEM-61", "p:1", "g:1:todo"}, built
+
+
+async def test_plain_detail_rows_are_drawn_as_textual_draws_them(services):
+    """The details pane draws plain key / value rows straight to lines (a project's task
+    counts change with every task added): the same segments Textual's renderer gives."""
+    from textual.visual import Visual, visualize
+
+    from planeai.tui.details import KV
+
+    services.task("Already here")
+    app = make_app(services)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.loads > 0, what="first load")
+        assert app.sidebar.select_id("p:1")
+        await wait_for(pilot, lambda: "To do 1" in app.details.plain, what="project shown")
+        d = app.details
+        kv = KV([("key", "DEM"), ("path", "/tmp/some repo"), ("tasks", "To do 1, Done 20"),
+                 ("sessions", "0 running")])
+        for width in (d.size.width, 40):
+            mine = d._plain_kv(kv, width)
+            assert mine is not None
+            theirs = Visual.to_strips(d, visualize(d, kv, markup=False), width, None,
+                                      d.visual_style)
+            assert [list(s) for s in mine] == [list(s) for s in theirs]
+        # not plain (markup-like, too wide): Textual draws it
+        assert d._plain_kv(KV([("a", "[b]x")]), 40) is None
+        assert d._plain_kv(kv, 12) is None
+
+
 async def test_typing_into_a_tmux_session_always_shows_the_echo(tmux_services, monkeypatch):
     """The live view's screen and the output after it are one ordered stream: what is typed
     always shows, and the view ends equal to the pane. Was lost when the screen and the
@@ -327,3 +429,4 @@ def test_rows_built_from_changes_equal_rows_built_from_scratch():
             full = build_rows(Data(projects, list(data.tasks), list(data.sessions),
                                    loaded=True), collapsed, expanded)
             assert fast == full, f"trial {trial} step {step}"
+            assert data.tasks == list(data.task_by_key.values())

@@ -243,8 +243,11 @@ class PlaneaiApp(WorkersMixin, AlertsMixin, TrustPromptMixin, SelectionMixin, Ma
     # ------------------------------------------------------------------ worker messages
     def _main_gone(self) -> bool:
         """The app is ending: its main screen's widgets may be gone already."""
-        return self._stop.is_set() or not self.screen_stack or \
-            not self.screen_stack[0].query("#sidebar")
+        if self._stop.is_set() or not self.screen_stack:
+            return True
+        # query_one by id is cached (a whole-DOM query was a tenth of a board change's cost)
+        sidebar = self.screen_stack[0].query_one_optional("#sidebar")
+        return sidebar is None or not sidebar.is_attached
 
     def on_board_loaded(self, message: BoardLoaded) -> None:
         if not self._main_gone():  # a load that raced the app's exit

@@ -34,6 +34,7 @@ class Data:
     loaded: bool = False
 
     def __post_init__(self) -> None:
+        self.tasks = list(self.tasks)  # its own list: apply() may append to it
         self.reindex()
         self.last_inserts: dict[str, list[str]] = {}  # from the last apply()
 
@@ -76,8 +77,10 @@ class Data:
 
         for key in change.gone_tasks:
             drop_task(key)
+        only_new = not change.gone_tasks
         for t in change.tasks:
             old = self.task_by_key.get(t.key)
+            only_new = only_new and old is None
             if old is not None and (old.project_id, old.status) != (t.project_id, t.status):
                 self.by_group.get((old.project_id, old.status), {}).pop(t.key, None)
                 dirty.add(group_id(old.project_id, old.status))
@@ -105,7 +108,10 @@ class Data:
                 self._list_session(sess)
             self.session_by_id[sess.id] = sess
             dirty.add(self._block_of(sess))
-        self.tasks = list(self.task_by_key.values())
+        if only_new:  # the same order as task_by_key's, without touching every task
+            self.tasks.extend(change.tasks)
+        else:
+            self.tasks = list(self.task_by_key.values())
         self.sessions = list(self.session_by_id.values())
         dirty.discard("")
         # an insert into a group that also changed otherwise, or whose new task got agents

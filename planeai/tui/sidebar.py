@@ -180,15 +180,21 @@ class Sidebar(RowList, can_focus=True):
     def _refresh_changed(self, old: list[Row], old_cursor: int, touched: set[str]) -> None:
         """Repaint only the lines on screen whose row changed (a task added below the view
         repaints nothing but its group's count)."""
-        sy, width = self.scroll_offset.y, self.size.width
-        new = self.rows
-        lines = [y for y in range(self.size.height)
-                 if (old[sy + y] if sy + y < len(old) else None)
-                 != (row := new[sy + y] if sy + y < len(new) else None)
-                 or (row is not None and row.id in touched)
-                 or sy + y in (old_cursor, self.cursor)]
-        if lines:
-            self.refresh(Region(0, lines[0], width, lines[-1] - lines[0] + 1))
+        sy, (width, height) = self.scroll_offset.y, self.size
+        new, cursors = self.rows, (old_cursor, self.cursor)
+
+        def changed(y: int) -> bool:
+            i = sy + y
+            was = old[i] if i < len(old) else None
+            row = new[i] if i < len(new) else None
+            return (was is not row and was != row) or (row is not None and row.id in touched) \
+                or i in cursors
+
+        # one region from the first changed line to the last: look from both ends
+        first = next((y for y in range(height) if changed(y)), None)
+        if first is not None:
+            last = next(y for y in range(height - 1, first - 1, -1) if changed(y))
+            self.refresh(Region(0, first, width, last - first + 1))
 
     def _set_height(self, rows: int) -> None:
         """The scrollable height: a change re-lays out the whole screen (Textual's
@@ -286,10 +292,11 @@ class Sidebar(RowList, can_focus=True):
 
     # ------------------------------------------------------------------ draw
     def render_line(self, y: int) -> Strip:
-        index = y + self.scroll_offset.y
-        width = self.size.width
+        return self._line(y + self.scroll_offset.y, self.size.width, self.has_focus)
+
+    def _line(self, index: int, width: int, focus: bool) -> Strip:
         if not 0 <= index < len(self.rows):
-            return Strip.blank(width, self.rich_style)
+            return self.blank_line()
         row = self.rows[index]
         selected = index == self.cursor
         # headers have no session: no lookups (a repaint draws a screenful of rows)
@@ -297,7 +304,7 @@ class Sidebar(RowList, can_focus=True):
         if row.kind in ("task", "session") and (self.stats or self.counters):
             stat = self._stat_of(row)
             counter = self._counter_of(row)
-        key = (row.id, row.collapsed, row.count, selected, self.has_focus, width, stat, counter)
+        key = (row.id, row.collapsed, row.count, selected, focus, width, stat, counter)
         strip = self._cache.get(key)
         if strip is None:
             right: list[Segment] = []
@@ -319,7 +326,7 @@ class Sidebar(RowList, can_focus=True):
             else:
                 strip = Strip(self._segments(row)).crop_extend(0, width, None)
             if selected:
-                strip = strip.apply_style(_SEL_FOCUS if self.has_focus else _SEL_BLUR)
+                strip = strip.apply_style(_SEL_FOCUS if focus else _SEL_BLUR)
             strip = strip.apply_style(self.rich_style)
             if len(self._cache) > 4000:
                 self._cache.clear()
