@@ -298,7 +298,7 @@ def test_add_list_check_remove_against_a_real_host(sshd, added, tmp_path):
     assert listed == [{"name": "box", "ssh": sshd.target, "port": sshd.port, "max_sessions": 4,
                        "root": "~/.planeai", "repos": {"api": "~/src/api", "web": "/nowhere/web"},
                        "enabled": True, "ssh_config": str(sshd.client_config),
-                       "connect_timeout": 10}]
+                       "connect_timeout": 10, "down": False, "down_reason": None}]
 
     r = ok("host", "check", "box")
     lines = {ln.split()[0] + (" " + ln.split()[1] if ln.startswith("repo") else ""): ln

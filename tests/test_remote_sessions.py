@@ -69,6 +69,11 @@ def ok(*args: str, **kw) -> str:
     return r.stdout
 
 
+def agents_there(box: "Box"):
+    """The scripted agents the host's user runs (pgrep there: its own processes only)."""
+    return box.run("pgrep", "-u", box.sshd.user, "-f", "^python3 .*scripted_agent")
+
+
 class Box:
     """A test's view of the host: its config, its connection, commands there as its user."""
 
@@ -214,7 +219,50 @@ def test_session_start_there_attach_logs_send_stop(box, project, tmp_path):
     out = ok("session", "stop", key, env=box.env)
     assert f"stopped {key}" in out
     # nothing of it runs there any more
-    assert box.run("pgrep", "-f", "^python3 .*scripted_agent").out.strip() == ""
+    assert agents_there(box).out.strip() == ""
+    # restart: the same agent in the same worktree there
+    ok("session", "restart", key, env=box.env)
+    retry_until(lambda: ok("session", "logs", key, env=box.env).rstrip().endswith(
+        f"working on {key}: sit there\n>"), message="the agent back")
+    listed = json.loads(ok("session", "list", "--json", env=box.env))[0]
+    assert listed["state"] == "running" and listed["worktree"] == attach["worktree"]
+    # reconcile: the session's tmux session gone there (killed by hand) is judged as locally
+    box.run("tmux", "-L", box.socket(), "kill-session", "-t", f"={key}")
+    listed = json.loads(ok("session", "list", "--json", env=box.env))[0]
+    assert listed["state"] == "exited"
+    assert agents_there(box).out.strip() == ""
+
+
+def test_attach_from_a_terminal_here_shows_the_agent_there(box, project, private_tmux):
+    key = ok("task", "add", "look at me", "-d", "idle", "--project", "planeai",
+             env=box.env).strip()
+    ok("session", "start", key, "--host", "box", env=box.env)
+    retry_until(lambda: ok("session", "logs", key, env=box.env).rstrip().endswith(">"),
+                message="the agent's prompt there")
+    # a terminal of the user's: `planeai attach KEY` in it
+    env = private_tmux.env({**os.environ, **box.env, "PYTHONPATH": str(ROOT)})
+    term = ["tmux", "-L", private_tmux.socket]
+    subprocess.run([*term, "new-session", "-d", "-s", "me", "-x", "100", "-y", "30",
+                    sys.executable, "-m", "planeai", "attach", key], env=env, check=True)
+
+    def screen() -> str:
+        return subprocess.run([*term, "capture-pane", "-p", "-t", "=me:"], env=env,
+                              capture_output=True, text=True).stdout
+
+    retry_until(lambda: f"working on {key}: look at me" in screen(),
+                message="the agent's screen in the terminal here")
+    # typing there goes to the agent (it echoes)
+    subprocess.run([*term, "send-keys", "-t", "=me:", "-l", "hello there"], env=env,
+                   check=True)
+    retry_until(lambda: "hello there" in ok("session", "logs", key, env=box.env),
+                message="typed text reaching the agent there")
+    # C-b d detaches: the agent keeps running there
+    subprocess.run([*term, "send-keys", "-t", "=me:", "C-b", "d"], env=env, check=True)
+    retry_until(lambda: subprocess.run([*term, "has-session", "-t", "=me"], env=env,
+                                       capture_output=True).returncode != 0,
+                message="the attach to end")
+    assert json.loads(ok("session", "list", "--json", env=box.env))[0]["state"] == "running"
+    ok("session", "stop", key, env=box.env)
 
 
 def test_work_there_is_never_lost_by_a_delete(box, project, tmp_path, repo):
@@ -247,7 +295,7 @@ def test_the_connection_dropping_loses_no_session(box, project, tmp_path):
     try:
         m.start(task_key=key, host="box")
         retry_until(lambda: m.observe(key).status.value == "busy", message="busy there")
-        agent_pid = box.run("pgrep", "-f", "^python3 .*scripted_agent").out.split()
+        agent_pid = agents_there(box).out.split()
         assert len(agent_pid) == 1
         conn = box.conn()
         master = conn.master_pid()
@@ -258,7 +306,7 @@ def test_the_connection_dropping_loses_no_session(box, project, tmp_path):
         view = retry_until(lambda: (v := m.observe(key)).snapshot is not None and v,
                            message="the session seen again")
         assert view.session.state.value == "running" and view.status.value == "busy"
-        assert box.run("pgrep", "-f", "^python3 .*scripted_agent").out.split() == agent_pid
+        assert agents_there(box).out.split() == agent_pid
         # and a new process sees it too
         listed = json.loads(ok("session", "list", "--json", env=box.env))[0]
         assert listed["state"] == "running" and listed["reachable"] is True
@@ -401,7 +449,7 @@ def test_a_secret_reaches_the_agent_there_and_no_command_line(sshd, box, repo, a
     key = ok("task", "add", "secret work", "-d", "idle", "--project", "planeai",
              env=box.env).strip()
     ok("session", "start", key, "--host", "box", env=box.env)
-    pid = retry_until(lambda: box.run("pgrep", "-f", "^python3 .*scripted_agent").out.split(),
+    pid = retry_until(lambda: agents_there(box).out.split(),
                       message="the agent there")[0]
     environ = box.run("cat", f"/proc/{pid}/environ").out.split("\0")
     assert f"SCRIPTED_TOKEN={value}" in environ
@@ -435,3 +483,53 @@ def test_the_dispatcher_spreads_work_over_the_machines(sshd, tmp_path, project):
             m.close()
     finally:
         box.close()
+
+
+def test_a_sandboxed_session_on_a_host_runs_in_docker_there(sshd, box, repo, tmp_path):
+    from support.docker_sandbox import BASE_IMAGE, engine_problem, ensure_image
+
+    problem = engine_problem()
+    if problem:
+        pytest.skip(problem)
+    ensure_image("base", BASE_IMAGE)
+    # the host's user may use the host's engine (on this machine: the same one)
+    subprocess.run(["usermod", "-aG", "docker", sshd.user], check=True, capture_output=True)
+    pdir = locations().user_providers_dir
+    pdir.mkdir(parents=True, exist_ok=True)
+    (pdir / "boxsh.toml").write_text(
+        f'name = "boxsh"\ncommand = ["sh", "-c", "{{prompt}}"]\n'
+        f'docker_image = "{BASE_IMAGE}"\n')
+    with open_store() as s:
+        add_project(s, repo)
+    box.config_file.write_text(box.config_file.read_text() + '[sandbox]\nnetwork = "none"\n')
+    key = ok("task", "add", "boxed there", "--project", "planeai", env=box.env).strip()
+    script = """set +e
+echo inside > boxed.txt; git add boxed.txt; git commit -qm "boxed there"; echo "commit $?" >> r
+planeai task add 'Sub from the box' > sub.out 2>&1; echo "sub $?" >> r
+planeai task add 'Escape' --no-sandbox > esc.out 2>&1; echo "esc $?" >> r
+grep -q 'NoNewPrivs:.1' /proc/1/status && echo nnp >> r
+[ -e /home/%s/.ssh ] || echo nossh >> r
+""" % sshd.user
+    out = ok("session", "start", key, "--host", "box", "--provider", "boxsh", "--sandbox",
+             "--prompt", script, env=box.env)
+    assert "(sandboxed)" in out and "host:box" in out
+    s = retry_until(lambda: (x := json.loads(ok("session", "list", "--json",
+                                                 env=box.env))[0])["state"] == "exited" and x,
+                    message="the sandboxed agent to finish there", timeout=60)
+    assert s["sandbox"] is True and s["backend"] == "host:box"
+    wt = s["worktree"]
+    assert box.run("cat", f"{wt}/r").out.split() == ["commit", "0", "sub", "0", "esc", "1",
+                                                     "nnp", "nossh"]
+    assert box.run("git", "-C", wt, "log", "-1", "--format=%s").out.strip() == "boxed there"
+    tasks = {t["title"]: t for t in json.loads(ok("task", "list", "--json", env=box.env))}
+    assert tasks["Sub from the box"]["parent"] == key and tasks["Sub from the box"]["sandbox"]
+    assert "Escape" not in tasks
+    # the container is gone there
+    names = box.run("docker", "ps", "-a", "--format", "{{.Names}}").out.split()
+    assert not [n for n in names if n.startswith(f"planeai-{key}-")]
+    # images reach a host with `planeai sandbox push` (docker save | ssh docker load)
+    out = ok("sandbox", "push", "boxsh", "--host", "box", env=box.env)
+    assert f"{BASE_IMAGE} is on host box" in out
+    r = cli("sandbox", "push", "claude-nosuch", "--host", "box", env=box.env)
+    assert r.returncode == 1 and r.stderr.startswith("planeai: error: ") \
+        and r.stderr.count("\n") == 1

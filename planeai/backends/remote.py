@@ -151,7 +151,7 @@ class RemoteTmuxBackend(TmuxBackend):
         self._files = RemoteFiles(self)  # type: ignore[assignment]
         self._root: str | None = None
         self._reset: tuple[str, ...] | None = None
-        self._login_facts: tuple[int, str] | None = None
+        self._login_facts: tuple[int, int, str] | None = None
         self._down_until = 0.0
         self._down_said = ""
         self._activity_subs: dict[str, list[OutputCallback]] = {}
@@ -194,11 +194,13 @@ class RemoteTmuxBackend(TmuxBackend):
                 raise BackendError(str(e)) from None
         return self._root
 
-    def _login(self) -> tuple[int, str]:
+    def _login(self) -> tuple[int, int, str]:
         if self._login_facts is None:
-            r = self.run(["sh", "-c", 'printf "%s\\n%s" "$(id -u)" "$PATH"'], check=True)
-            uid, _, path = r.out.partition("\n")
+            r = self.run(["sh", "-c", 'printf "%s\\n%s\\n%s" "$(id -u)" "$(id -g)" "$PATH"'],
+                         check=True)
+            uid, gid, path = (r.out.split("\n", 2) + ["", "", ""])[:3]
             self._login_facts = (int(uid) if uid.strip().isdigit() else -1,
+                                 int(gid) if gid.strip().isdigit() else -1,
                                  path.strip() or "/usr/local/bin:/usr/bin:/bin")
         return self._login_facts
 
@@ -206,9 +208,12 @@ class RemoteTmuxBackend(TmuxBackend):
         """The login's uid there."""
         return self._login()[0]
 
+    def remote_gid(self) -> int:
+        return self._login()[1]
+
     def remote_path(self) -> str:
         """The login's PATH there (what its agents find)."""
-        return self._login()[1]
+        return self._login()[2]
 
     def _new_control(self) -> TmuxControl:
         # log in first: a host that does not answer is HostDown, not a tmux failure

@@ -76,3 +76,17 @@ def status(args: argparse.Namespace) -> int:
     else:
         print("running sandboxes: none")
     return 0
+
+
+def push(args: argparse.Namespace) -> int:
+    from planeai.sandbox import images
+    from planeai.services import hosts
+
+    ctx = context()
+    host = hosts.get(ctx.config, args.host)
+    image = (ctx.config.sandbox.base_image if args.agent == images.BASE
+             else ctx.manager.registry(None).get(args.agent).image)
+    print(f"copying {image} to host {host.name} ...", file=sys.stderr, flush=True)
+    size = hosts.push_image(host, ctx.locations, image)
+    print(f"{image} is on host {host.name} ({size / 2**20:.0f} MiB sent)")
+    return 0

@@ -331,6 +331,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "needs root)")
     p = _cmd(xsub, "status", "sandbox:status", "the engine, the images and running sandboxes")
     p.add_argument("--json", action="store_true")
+    p = _cmd(xsub, "push", "sandbox:push",
+             "copy an agent's image (or `base`) from this engine to a host's, over its SSH "
+             "connection (docker save | docker load)")
+    p.add_argument("agent", metavar="AGENT", help="base, claude, codex, ...")
+    p.add_argument("--host", metavar="NAME", required=True)
 
     # ---- host: other machines that run agents over SSH ([hosts.NAME] in the user config)
     hst = sub.add_parser("host", help="machines that run agents over SSH")

@@ -191,10 +191,19 @@ class SshHost:
         """Forward unix socket ``remote_path`` there to ``local_path`` here over the master
         connection (``-O forward -R``); it lasts as long as that connection. ``cancel``
         takes it back. HostUnreachable when no master runs."""
+        self._forward(f"{remote_path}:{local_path}", cancel)
+
+    def forward_port(self, remote_port: int, local_port: int, *, cancel: bool = False
+                     ) -> None:
+        """Forward TCP 127.0.0.1:``remote_port`` there to 127.0.0.1:``local_port`` here over
+        the master connection (e.g. a model endpoint here for agents there)."""
+        self._forward(f"127.0.0.1:{int(remote_port)}:127.0.0.1:{int(local_port)}", cancel)
+
+    def _forward(self, spec: str, cancel: bool) -> None:
         op = "cancel" if cancel else "forward"
-        r = subprocess.run([*self._options(), "-O", op, "-R", f"{remote_path}:{local_path}",
-                            "--", self.target], capture_output=True, text=True,
-                           errors="replace", stdin=subprocess.DEVNULL, timeout=30)
+        r = subprocess.run([*self._options(), "-O", op, "-R", spec, "--", self.target],
+                           capture_output=True, text=True, errors="replace",
+                           stdin=subprocess.DEVNULL, timeout=30)
         if r.returncode != 0:
             raise HostUnreachable(self.name, self.where,
                                   one_line(r.stderr) or f"ssh -O {op} failed")

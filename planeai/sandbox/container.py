@@ -64,6 +64,8 @@ class ContainerPlan:
     env_names: list[str]      # names passed as -e NAME (values from the client's env)
     limits: Limits = field(default_factory=Limits)
     user: str = ""            # "uid:gid" ("" = this process's)
+    # which of the git dir's config and hooks exist (None: look here; a host's plan says)
+    git_protected: tuple[str, ...] | None = None
 
     def argv_for_docker(self) -> list[str]:
         user = self.user or f"{os.getuid()}:{os.getgid()}"
@@ -90,7 +92,9 @@ class ContainerPlan:
         if self.git_dir:
             for ro in ("config", "hooks"):
                 p = os.path.join(self.git_dir, ro)
-                if os.path.exists(p):
+                there = (os.path.exists(p) if self.git_protected is None
+                         else ro in self.git_protected)
+                if there:
                     out += ["--mount", _bind(p, p, readonly=True)]
         out += ["--mount", _bind(self.state_dir, HOME),
                 "--mount", _bind(self.inbox_dir, INBOX),

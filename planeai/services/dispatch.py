@@ -541,13 +541,7 @@ class Dispatcher:
                 continue
             if per_provider.get(provider.name, 0) >= provider_max.get(provider.name, float("inf")):
                 continue
-            from planeai.services import sandbox as sandboxing
-
-            # sandboxing on a host is not built: a sandboxed run stays on this machine
-            boxed = provider.agent and sandboxing.wanted(
-                self.m.config, explicit=self.sandbox, task=task, provider=provider,
-                project=project)
-            place = self._place_for(task, places, local_only=boxed)
+            place = self._place_for(task, places)
             if place is None:
                 continue  # its machine is full or down: it waits in the queue
             from planeai.services.provider_check import unusable
@@ -622,8 +616,7 @@ class Dispatcher:
         host_state.mark_up(self.store, name)
         return True
 
-    def _place_for(self, task: Task, places: dict[str, int], *, local_only: bool = False
-                   ) -> str | None:
+    def _place_for(self, task: Task, places: dict[str, int]) -> str | None:
         """Where ``task`` runs: the machine it is pinned to (task.host) when that one has a
         free slot, else, unpinned, the machine with the most free slots (this one first on
         a tie: no network between it and the board). None: it waits."""
@@ -633,8 +626,6 @@ class Dispatcher:
                                    "configured (planeai host list)", hold=True)
                 return None
             return task.host if places.get(task.host, 0) > 0 else None
-        if local_only:
-            return LOCAL if places.get(LOCAL, 0) > 0 else None
         best = max(places, key=lambda p: (places[p], p == LOCAL))
         return best if places[best] > 0 else None
 

@@ -361,3 +361,55 @@ def agents_to_probe() -> list[tuple[str, list[str]]]:
     return [(p.name, list(p.version_command)) for p in sorted(reg.providers.values(),
                                                               key=lambda p: p.name)
             if p.name != "shell" and p.version_command]
+
+
+# ---- images
+
+
+def push_image(host: HostSettings, locs: Locations, image: str) -> int:
+    """Copy ``image`` from this machine's Docker engine to the host's: ``docker save`` here
+    streamed into ``docker load`` there over the host's SSH connection (no registry). Returns
+    the bytes sent. One-line errors: no such image here, no docker there, the host down."""
+    import subprocess
+    import threading
+
+    from planeai.errors import PlaneaiError
+    from planeai.remote.ssh import HostUnreachable
+    from planeai.sandbox import engine
+
+    engine.engine()  # a missing engine here is said first, with how to fix it
+    have = subprocess.run([engine.docker_bin(), "image", "inspect", image],
+                          capture_output=True, stdin=subprocess.DEVNULL, timeout=60)
+    if have.returncode != 0:
+        raise NotFoundError(f"no image {image} here: build it with `planeai sandbox build`")
+    conn = connection(host, locs)
+    conn.connect()
+    save = subprocess.Popen([engine.docker_bin(), "save", image], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    load = subprocess.Popen(conn.argv(["docker", "load", "-q"]), stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    sent = 0
+    err: list[bytes] = []
+    t = threading.Thread(target=lambda: err.append(load.stderr.read()), daemon=True)
+    t.start()
+    try:
+        while chunk := save.stdout.read(1 << 20):
+            sent += len(chunk)
+            load.stdin.write(chunk)
+    except BrokenPipeError:
+        pass
+    finally:
+        load.stdin.close()
+    save_rc, load_rc = save.wait(), load.wait()
+    t.join(10)
+    said = one_line((err[0] if err else b"").decode("utf-8", "replace"))
+    if load_rc == 255 and not conn.check_master():
+        raise HostUnreachable(host.name, conn.where, said or "ssh failed")
+    if save_rc != 0:
+        raise PlaneaiError(f"docker save {image} failed: "
+                           f"{one_line(save.stderr.read().decode('utf-8', 'replace'))}")
+    if load_rc != 0:
+        raise PlaneaiError(f"docker load on host {host.name} failed (exit {load_rc}): "
+                           f"{said or 'no output'}; is docker installed there and usable by "
+                           f"{host.ssh}?")
+    return sent

@@ -12,12 +12,13 @@ a small client that reaches this board over a socket the host's SSH connection f
 
 from __future__ import annotations
 
+import json
 import posixpath
 from pathlib import Path
 
 from planeai.backends.remote import RemoteTmuxBackend, host_of
 from planeai.core.models import Project, Session, Task
-from planeai.errors import BackendError, PlaneaiError, ProviderError
+from planeai.errors import BackendError, ConflictError, PlaneaiError, ProviderError
 from planeai.providers import Provider, Variant
 from planeai.services.claims import _STEP as CLAIM_STEP, Claim
 
@@ -31,6 +32,15 @@ _EXCLUDE = ('cd -- "$1" || exit 1; shift; f=$(git rev-parse --git-path info/excl
             '|| exit 1; mkdir -p -- "$(dirname -- "$f")" || exit 1; '
             'for p; do grep -qxF -- "$p" "$f" 2>/dev/null || printf "%s\\n" "$p" >> "$f"; '
             'done')
+# $1 the provider's state dir there, then paths under the login's HOME: seeded once, copied
+# (never linked), only real files and dirs
+_SEED = ('d=$1; shift; umask 077; mkdir -p -- "$d" && chmod 700 -- "$d" || exit 1; '
+         '[ -e "$d/.planeai-seeded" ] && exit 0; '
+         'for p; do case "$p" in /*|*..*) continue;; esac; '
+         '[ -e "$HOME/$p" ] && [ ! -L "$HOME/$p" ] || continue; '
+         'mkdir -p -- "$d/$(dirname -- "$p")" && cp -a -- "$HOME/$p" "$d/$p"; done; '
+         'echo "seeded from the login\'s own state; edit freely" > "$d/.planeai-seeded"')
+SUPERVISOR = Path(__file__).resolve().parent.parent / "remote" / "planeai-sandbox.py"
 # $1 session dir: made private, with the claim in it
 _CLAIM = 'umask 077; mkdir -p -- "$1" && : > "$1/claim" && rm -f -- "$1/started" "$1/aborted"'
 
@@ -101,7 +111,7 @@ class SessionRemote:
     def _prepare_remote(self, be: RemoteTmuxBackend, session: Session, project: Project,
                         task: Task | None, provider: Provider, variant: Variant | None,
                         worktree: bool, yolo: bool, prompt: str | None, autonomous: bool,
-                        skill: str | None, progress):
+                        skill: str | None, progress, sandboxed: bool = False):
         """The remote twin of ``_prepare`` + secrets + claim: (cwd there, branch, the
         agent's argv, the launch argv, env, deferred prompt, claim)."""
         from planeai.git import worktrees as wt
@@ -143,20 +153,25 @@ class SessionRemote:
             argv = [a.replace(str(local_prompt), remote_prompt) for a in argv]
             local_prompt.unlink()
 
-        env = self._remote_env(be, s_id, project, task, cwd, provider, yolo)
+        env = self._remote_env(be, s_id, project, task, cwd, provider, yolo,
+                               sandboxed=sandboxed)
+        claim = RemoteClaim(self._session_path(s_id), be, rdir)
+        if sandboxed:
+            launch, env = self._sandboxed_remote(be, ws, session, provider, cwd, argv, env, rdir)
+            claim.put()
+            return cwd, branch, argv, claim.wrap(launch), env, deferred
         found = be.run(["sh", "-c", 'PATH="$1"; command -v -- "$2"', "sh", env["PATH"], argv[0]])
         if not found.ok:
             hint = f"; install it there: {provider.install_hint}" if provider.install_hint else ""
             raise ProviderError(f"{provider.display_name} CLI {argv[0]!r} not found on host "
                                 f"{host}{hint}")
-        claim = RemoteClaim(self._session_path(s_id), be, rdir)
         claim.put()
         launch = self._remote_secrets(be, ws, rdir, provider, claim.wrap(argv))
         return cwd, branch, argv, launch, env, deferred
 
     def _remote_env(self, be: RemoteTmuxBackend, s_id: str, project: Project,
-                    task: Task | None, cwd: str, provider: Provider, yolo: bool
-                    ) -> dict[str, str]:
+                    task: Task | None, cwd: str, provider: Provider, yolo: bool, *,
+                    sandboxed: bool = False) -> dict[str, str]:
         """The environment the agent gets there: the host's own PATH with planeai's client
         first, the session's identity, the relay that reaches this board, the provider's
         env; nothing of this machine's (no secrets: see _remote_secrets)."""
@@ -184,8 +199,10 @@ class SessionRemote:
                  if k in ("PATH", "HOME", "LANG", "PLANEAI_HOME", "USER", "LOGNAME")}
         if self.config.explicit is not None:
             local["PLANEAI_CONFIG"] = str(self.config.explicit)
+        # work handed out from inside a container stays in one (as the local inbox does)
+        boxed = {"PLANEAI_FROM_SANDBOX": "1"} if sandboxed else {}
         token = relay.register_session(self.locs, be.host.name, s_id,
-                                       {**local, **identity, "PLANEAI_WORKTREE": cwd},
+                                       {**local, **identity, "PLANEAI_WORKTREE": cwd, **boxed},
                                        cwd=project.path)
         socket = relay.ensure_relay(be.host, self.locs, dict(self.env))
         client = relay.install_client(be.conn, root)
@@ -196,8 +213,10 @@ class SessionRemote:
         return env
 
     def _remote_secrets(self, be: RemoteTmuxBackend, ws, rdir: str, provider: Provider,
-                        argv: list[str]) -> list[str]:
-        """``argv`` behind the secrets step, its file written there on stdin (0600)."""
+                        argv: list[str], *, path: str = "", inside: str = "") -> list[str]:
+        """``argv`` behind the secrets step, its file written there on stdin (0600) at
+        ``path`` (default: the session's dir); ``inside``: where the step finds it (a
+        container's view of the same file)."""
         from planeai.secrets import NAME_RE, STEP, SecretError
         from planeai.services.secrets import Secrets
 
@@ -210,9 +229,86 @@ class SessionRemote:
                 raise SecretError(f"secret {k} cannot be passed to a session: names are "
                                   "letters, digits and _; a value is one line")
             lines.append(f"{k}={v}\n")
-        path = f"{rdir}/secrets.env"
+        path = path or f"{rdir}/secrets.env"
         ws.write_private(path, "".join(lines).encode("utf-8"))
-        return ["/bin/sh", "-c", STEP, path, *argv]
+        return ["/bin/sh", "-c", STEP, inside or path, *argv]
+
+    def _sandboxed_remote(self, be: RemoteTmuxBackend, ws, session: Session,
+                          provider: Provider, cwd: str, argv: list[str], env: dict[str, str],
+                          rdir: str) -> tuple[list[str], dict[str, str]]:
+        """The agent in a container on the host, as planeai.services.sandbox.prepare does
+        here: the same ``docker run`` plan with the host's paths and uid, the provider's
+        state dir there seeded from the host login's own files, the session's inbox served
+        by ROOT/bin/planeai-sandbox over the relay. (launch argv, env)."""
+        from planeai.sandbox.container import (SECRETS_DIR, ContainerPlan, Limits,
+                                               container_name, store_label)
+        from planeai.services import sandbox as sandboxing
+
+        image = provider.image
+        have = be.run(["docker", "image", "inspect", "--format", "{{.Id}}", image])
+        if not have.ok:
+            raise ConflictError(f"the sandbox image {image} is missing on host {be.host.name} "
+                                f"(or docker is not usable there: {_said(have)}); build it "
+                                "there, or start with --no-sandbox")
+        root = be.root()
+        state = f"{root}/sandbox/state/{provider.name}"
+        be.run(["sh", "-c", _SEED, "sh", state, *provider.sandbox_state], check=True)
+        inbox, secrets_dir = f"{rdir}/inbox", f"{rdir}/secrets"
+        be.run(["sh", "-c", 'umask 077; mkdir -p -- "$1" "$2" && chmod 700 -- "$1" "$2"',
+                "sh", inbox, secrets_dir], check=True)
+        ws.write_files(rdir, {"planeai-client": sandboxing.CLIENT.read_bytes()}, mode=0o755)
+        ws.write_files(f"{root}/bin", {"planeai-sandbox": SUPERVISOR.read_bytes()}, mode=0o755)
+        inner = self._remote_secrets(be, ws, rdir, provider, argv,
+                                     path=f"{secrets_dir}/{sandboxing.SECRETS_FILE}",
+                                     inside=f"{SECRETS_DIR}/{sandboxing.SECRETS_FILE}")
+        env = dict(env)
+        env["IS_SANDBOX"] = "1"
+        sb = self.config.sandbox
+        names = [n for n in dict.fromkeys((*sandboxing.BASE_ENV, *provider.env,
+                                           *provider.sandbox_env, *sb.env)) if n in env]
+        git_dir = be.run(["git", "-C", cwd, "rev-parse", "--path-format=absolute",
+                          "--git-common-dir"]).out.strip() or None
+        protected: tuple[str, ...] = ()
+        if git_dir:
+            protected = tuple(p for p in ("config", "hooks")
+                              if be.run(["test", "-e", f"{git_dir}/{p}"]).ok)
+        plan = ContainerPlan(
+            name=container_name(session.name, session.id), image=image,
+            session_id=session.id, session_name=session.name, task_key=session.task_key or "",
+            store_label=store_label(self.locs.db_path), cwd=cwd, git_dir=git_dir,
+            state_dir=state, inbox_dir=inbox, secrets_dir=secrets_dir,
+            client=f"{rdir}/planeai-client", argv=inner, env_names=names,
+            limits=Limits(memory=sb.memory, cpus=sb.cpus, pids=sb.pids, network=sb.network,
+                          tmp_size=sb.tmp_size),
+            user=f"{be.remote_uid()}:{be.remote_gid()}", git_protected=protected)
+        spec = {"container": plan.name, "image": image, "inbox": inbox, "cwd": cwd,
+                "secrets_dir": secrets_dir, "secrets_file": sandboxing.SECRETS_FILE,
+                "docker_args": plan.argv_for_docker()}
+        spec_path = f"{rdir}/{sandboxing.SPEC}"
+        ws.write_private(spec_path, json.dumps(spec).encode("utf-8"))
+        # here too, so `sandboxed()` and stop know it (with the host it runs on)
+        local = self.session_dir(session.id) / sandboxing.SPEC
+        local.write_text(json.dumps({**spec, "host": be.host.name}), encoding="utf-8")
+        return ["python3", f"{root}/bin/planeai-sandbox", spec_path], env
+
+    def _remove_container(self, session) -> None:
+        """A sandboxed session on a host: its container there goes (its supervisor removes
+        it on SIGTERM; a SIGKILL left it)."""
+        be = self.remote_backend(session.backend)
+        if be is None:
+            super()._remove_container(session)  # type: ignore[misc]
+            return
+        from planeai.services import sandbox as sandboxing
+
+        spec_file = self._session_path(session.id) / sandboxing.SPEC
+        try:
+            name = json.loads(spec_file.read_text(encoding="utf-8"))["container"]
+        except (OSError, ValueError, KeyError):
+            return
+        try:
+            be.run(["docker", "rm", "-f", name])
+        except BackendError:
+            pass
 
     def _install_skills_remote(self, be: RemoteTmuxBackend, ws, cwd: str, skills: list,
                                provider: Provider) -> None:
@@ -259,9 +355,15 @@ class SessionRemote:
             raise ConflictError(f"worktree {cwd} of {s.name} on host {be.host.name} is gone; "
                                 "start a new session")
         yolo = bool(yolo) or yolo_used(s, provider)
-        env = self._remote_env(be, s.id, project, task, cwd, provider, yolo)
+        boxed = self.sandboxed(s)
+        env = self._remote_env(be, s.id, project, task, cwd, provider, yolo, sandboxed=boxed)
         rdir = self.remote_session_dir(be, s.id)
-        launch = self._remote_secrets(be, self.workspace(be), rdir, provider, list(s.argv))
+        ws = self.workspace(be)
+        if boxed:
+            launch, env = self._sandboxed_remote(be, ws, s, provider, cwd, list(s.argv), env,
+                                                 rdir)
+        else:
+            launch = self._remote_secrets(be, ws, rdir, provider, list(s.argv))
         try:
             info = be.spawn(SpawnSpec(s.name, launch, cwd, env))
         except BaseException:
@@ -332,3 +434,8 @@ class SessionRemote:
             relay.unregister_session(self.locs, s.id)
         except OSError:
             pass
+
+
+def _said(r) -> str:
+    lines = [ln.strip() for ln in (r.err or r.out).splitlines() if ln.strip()]
+    return lines[-1][:200] if lines else f"exit {r.rc}"

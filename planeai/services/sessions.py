@@ -171,10 +171,7 @@ class SessionManager(SessionRemote, SessionBackends, SessionPlanning, SessionInp
                                       provider=provider, project=project)
         if sandboxed and not provider.agent and sandbox is None:
             sandboxed = False
-        if sandboxed and remote is not None:
-            raise ConflictError(f"sandboxing on host {remote.host.name} is not built yet: "
-                                "start it with --no-sandbox (or without a host)")
-        if sandboxed:
+        if sandboxed and remote is None:
             sandboxing.require_image(provider)  # before anything is reserved or made
         if task is not None and not allow_more:
             self._refresh_live(task.key)  # one that ended unobserved must not block this one
@@ -197,7 +194,7 @@ class SessionManager(SessionRemote, SessionBackends, SessionPlanning, SessionInp
                 # the same claim and secrets steps, with their files on the host
                 cwd, branch, argv, launch, env, deferred = self._prepare_remote(
                     remote, session, project, task, provider, variant, worktree, yolo,
-                    prompt, autonomous, skill, progress)
+                    prompt, autonomous, skill, progress, sandboxed)
             else:
                 cwd, branch, argv, env, deferred = self._prepare(
                     session, project, task, provider, variant, worktree, yolo, prompt,
