@@ -4,6 +4,7 @@ tasks and sessions, adding a project, jumping to the next session waiting for in
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -430,3 +431,28 @@ async def test_project_row_previews_its_agents_screens_live(fake_board):
         await pilot.press("i")
         await wait_for(pilot, lambda: "writing test_preview.py" in app.details.plain,
                        what="the screen in the session's details")
+
+
+async def test_a_desktop_notification_names_the_agent_that_needs_input(fake_board, tmp_path,
+                                                                        monkeypatch):
+    """With a desktop session there, the app sends notify-send the text (a stand-in
+    notify-send on PATH records its argv: one argument, nothing parsed)."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    got = tmp_path / "notify.args"
+    tool = bindir / "notify-send"
+    tool.write_text(f'#!/bin/sh\nfor a; do printf "%s\\n" "$a"; done > {got}\n')
+    tool.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bindir}:{os.environ['PATH']}")
+    monkeypatch.setenv("DISPLAY", ":0")
+    a = fake_board.task("Needs $(touch x) me")
+    fake_session(fake_board, a.key, "aaaa0001", "busy")
+    app = make_app(fake_board, observe=False, reconcile=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.bell = lambda: None
+        await loaded(pilot, app)
+        fake_board.store.set_agent_status("aaaa0001", "needs_input")
+        await wait_for(pilot, lambda: got.exists() and got.read_text().endswith("input\n"),
+                       what="notify-send called")
+    assert got.read_text().splitlines() == ["--app-name=planeai", "planeai", "--",
+                                            f"{a.key} needs input"]

@@ -33,6 +33,23 @@ def message(name: str, e: Event) -> str:
     return text
 
 
+def desktop_available() -> bool:
+    """notify-send is installed and a desktop session is there to show it."""
+    return bool(shutil.which("notify-send") and (
+        os.environ.get("DBUS_SESSION_BUS_ADDRESS") or os.environ.get("DISPLAY")
+        or os.environ.get("WAYLAND_DISPLAY")))
+
+
+def send_desktop(text: str) -> bool:
+    """One desktop notification (argv only: the text is one argument); True when shown."""
+    try:
+        r = subprocess.run(["notify-send", "--app-name=planeai", "planeai", "--", text],
+                           timeout=5, capture_output=True, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return r.returncode == 0
+
+
 class Notifier:
     def __init__(self, settings: NotifySettings, *, out=None) -> None:
         self.events = settings.events
@@ -41,9 +58,7 @@ class Notifier:
         self.out = out
 
     def desktop_available(self) -> bool:
-        return bool(shutil.which("notify-send") and (
-            os.environ.get("DBUS_SESSION_BUS_ADDRESS") or os.environ.get("DISPLAY")
-            or os.environ.get("WAYLAND_DISPLAY")))
+        return desktop_available()
 
     def handle(self, e: Event) -> str | None:
         """Notify for one event; returns the text when it notified."""
@@ -53,12 +68,7 @@ class Notifier:
         text = message(name, e)
         shown = False
         if self.desktop and self.desktop_available():
-            try:
-                r = subprocess.run(["notify-send", "--app-name=planeai", "planeai", text],
-                                   timeout=5, capture_output=True)
-                shown = r.returncode == 0
-            except (OSError, subprocess.TimeoutExpired):
-                shown = False
+            shown = send_desktop(text)
         out = self.out or sys.stdout
         if not shown and self.bell and out.isatty():
             out.write("\a")

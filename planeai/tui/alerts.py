@@ -1,13 +1,14 @@
 """Telling the person when an agent starts needing input: a toast that names it (``w``
-jumps there) and the terminal bell, once per transition, as ``[notify]`` says (``events``
-lists needs_input; ``bell``). Desktop notifications are the CLI's and the dispatcher's
-(planeai.services.notify); the app has its own window to show them in.
+jumps there), a desktop notification when a desktop session is there (``desktop``; sent off
+the event loop, planeai.services.notify) and the terminal bell, once per transition, as
+``[notify]`` says (``events`` lists needs_input; ``bell``).
 
 A mixin of the App: ``_note_statuses`` before a change is applied, ``_alert_changes`` after.
 """
 
 from __future__ import annotations
 
+import threading
 from typing import Iterable
 
 from textual.markup import escape
@@ -40,7 +41,14 @@ class AlertsMixin:
         self.alerts += len(fresh)
         names = ", ".join(s.task_key or s.name for s in fresh[:3])
         more = f" and {len(fresh) - 3} more" if len(fresh) > 3 else ""
-        self.notify(escape(f"{names}{more} needs input (w jumps there)"),
-                    severity="warning", timeout=8)
+        text = f"{names}{more} needs input"
+        self.notify(escape(f"{text} (w jumps there)"), severity="warning", timeout=8)
+        if settings.desktop:
+            from planeai.services import notify
+
+            if notify.desktop_available():
+                self.desktop_sent.append(text)
+                threading.Thread(target=notify.send_desktop, args=(text,), daemon=True,
+                                 name="desktop-notify").start()
         if settings.bell:
             self.bell()

@@ -128,6 +128,7 @@ class PlaneaiApp(WorkersMixin, AlertsMixin, TrustPromptMixin, SelectionMixin, Ma
         self.loads = 0                           # full board loads shown so far
         self.changes_applied = 0                 # BoardChanged applied to their rows
         self.alerts = 0                          # "needs input" alerts given (alerts.py)
+        self.desktop_sent: list[str] = []        # desktop notifications sent (alerts.py)
         self._pending_show: PlaneaiApp.Show | None = None
         self._dispatch_stop: threading.Event | None = None
         self._follower_said = False              # "another dispatcher holds the lease", once
