@@ -13,6 +13,7 @@ import secrets
 import shutil
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 from typing import Callable, NamedTuple
 
@@ -182,6 +183,27 @@ def trusted_repo_provider(repo: Path, name: str, toml: str) -> Path:
     path.write_text(toml)
     trust.trust(trust.read_content(repo))
     return path
+
+
+@pytest.fixture(scope="module")
+def sshd():
+    """A real OpenSSH sshd on 127.0.0.1 whose second user stands in for another machine
+    (tests/support/sshd.py), one per test module."""
+    from support.sshd import start_sshd
+
+    server = start_sshd()
+    try:
+        yield server
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture
+def canary():
+    """A path hostile text names (``touch CANARY``): it must not exist after the test."""
+    path = Path("/tmp") / f"pwned-{uuid.uuid4()}"
+    yield path
+    assert not path.exists(), "hostile text ran as code"
 
 
 @pytest.hookimpl(hookwrapper=True)

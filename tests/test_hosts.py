@@ -12,7 +12,6 @@ import subprocess
 import sys
 import threading
 import tomllib
-import uuid
 from pathlib import Path
 
 import pytest
@@ -23,7 +22,6 @@ from planeai.paths import locations
 from planeai.remote.ssh import HostUnreachable, RemoteCommandError, Result, control_dir
 from planeai.services import hosts
 from support.cli_errors import one_line_error
-from support.sshd import start_sshd
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -51,15 +49,6 @@ def hostile(canary: Path) -> str:
             f"#(touch {canary}) #{{pane_id}} a  b")
 
 
-@pytest.fixture(scope="module")
-def sshd():
-    server = start_sshd()
-    try:
-        yield server
-    finally:
-        server.cleanup()
-
-
 @pytest.fixture(autouse=True)
 def _no_socket_dirs_left():
     """Each test's runtime dir is long, so its ssh sockets go to a short dir in /tmp:
@@ -68,13 +57,6 @@ def _no_socket_dirs_left():
     d = control_dir(locations().runtime_dir)
     if d.parent == Path("/tmp"):
         d.rmdir()
-
-
-@pytest.fixture
-def canary():
-    path = Path("/tmp") / f"pwned-{uuid.uuid4()}"
-    yield path
-    assert not path.exists(), "hostile text ran as code"
 
 
 def _close(name: str) -> None:

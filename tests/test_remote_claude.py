@@ -31,7 +31,6 @@ from planeai.paths import locations
 from planeai.remote import relay
 from planeai.services import hosts
 from support.polling import retry_until
-from support.sshd import start_sshd
 from tests.support.anthropic_endpoint import ScriptedAnthropic, Text, ToolUse
 from tests.support.claude_cli import TASK_IN_PROMPT, claude_bin, claude_env
 
@@ -42,15 +41,6 @@ pytestmark = [
     pytest.mark.skipif(claude_bin() is None, reason="Claude Code CLI not installed"),
     pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux not installed"),
 ]
-
-
-@pytest.fixture(scope="module")
-def sshd():
-    server = start_sshd()
-    try:
-        yield server
-    finally:
-        server.cleanup()
 
 
 def _free_port() -> int:

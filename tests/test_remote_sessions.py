@@ -29,19 +29,9 @@ from planeai.services.dispatch import Dispatcher
 from planeai.services.projects import add_project
 from planeai.services.sessions import SessionManager
 from support.polling import retry_until
-from support.sshd import start_sshd
 
 ROOT = Path(__file__).resolve().parent.parent
 AGENT = ROOT / "tests" / "support" / "scripted_agent.py"
-
-
-@pytest.fixture(scope="module")
-def sshd():
-    server = start_sshd()
-    try:
-        yield server
-    finally:
-        server.cleanup()
 
 
 @pytest.fixture(scope="module")
@@ -399,13 +389,6 @@ def test_thirty_sessions_there_cost_one_connection(sshd, box, project, tmp_path)
             except Exception:
                 pass
         m.close()
-
-
-@pytest.fixture
-def canary():
-    path = Path("/tmp") / f"pwned-{uuid.uuid4()}"
-    yield path
-    assert not path.exists(), "hostile text ran as code"
 
 
 def test_hostile_paths_and_titles_reach_nothing_as_code(sshd, tmp_path, project, canary, repo):

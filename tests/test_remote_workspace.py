@@ -18,7 +18,6 @@ from planeai.errors import WorktreeError
 from planeai.paths import locations
 from planeai.remote.ssh import HostUnreachable, SshHost, control_dir
 from planeai.remote.workspace import RemoteWorkspace
-from support.sshd import start_sshd
 
 BRANCH = "planeai/PLA-1-fix-login"
 
@@ -43,22 +42,6 @@ class SpyHost(SshHost):
             self.sent.append(input)
         self.received.append(out)
         return rc, out, err
-
-
-@pytest.fixture(scope="module")
-def sshd():
-    server = start_sshd()
-    try:
-        yield server
-    finally:
-        server.cleanup()
-
-
-@pytest.fixture
-def canary():
-    path = Path("/tmp") / f"pwned-{uuid.uuid4()}"
-    yield path
-    assert not path.exists(), "hostile text ran as code"
 
 
 @pytest.fixture

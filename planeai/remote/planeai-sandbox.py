@@ -5,16 +5,15 @@ ROOT/bin/planeai-sandbox; the planeai package is not there): the host's twin of
 
 It runs ``docker run -it`` for the agent on this terminal (so the session shows the agent's
 screen and exit status as for any session), serves the session's inbox meanwhile (the
-in-container ``planeai`` writes its argv there; each request goes to the planeai board over
-the relay socket the host's SSH connection forwards, PLANEAI_RELAY_SOCKET, with the session's
-token), and removes the container however it ends: the agent exits (``--rm``), the pane is
+in-container ``planeai`` writes its argv there; the ``planeai`` client beside this script
+runs each request on the board, over the relay socket the host's SSH connection forwards),
+and removes the container however it ends: the agent exits (``--rm``), the pane is
 closed (SIGHUP), the session is stopped (SIGTERM).
 """
 
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -26,32 +25,16 @@ NO_BOARD = ("planeai: error: no connection to the planeai board (is the user's p
 
 
 def ask_board(argv):
-    """(rc, out, err) of ``planeai ARGV`` on the board, through the relay."""
-    path = os.environ.get("PLANEAI_RELAY_SOCKET", "")
-    token = os.environ.get("PLANEAI_RELAY_TOKEN", "")
-    if not path or not token:
-        return 1, "", NO_BOARD
-    request = json.dumps({"token": token, "argv": argv}).encode("utf-8") + b"\n"
-    data = b""
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    """(rc, out, err) of ``planeai ARGV`` on the board: the client planeai installed beside
+    this script (ROOT/bin/planeai, through the relay)."""
+    client = os.path.join(os.path.dirname(os.path.abspath(__file__)), "planeai")
     try:
-        sock.settimeout(TIMEOUT)
-        sock.connect(path)
-        sock.sendall(request)
-        while not data.endswith(b"\n"):
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    except OSError:
+        cp = subprocess.run([sys.executable, client, *argv], capture_output=True,
+                            stdin=subprocess.DEVNULL, timeout=TIMEOUT + 10)
+    except (OSError, subprocess.TimeoutExpired):
         return 1, "", NO_BOARD
-    finally:
-        sock.close()
-    try:
-        answer = json.loads(data.decode("utf-8"))
-        return int(answer["rc"]), str(answer["out"]), str(answer["err"])
-    except (ValueError, KeyError, TypeError):
-        return 1, "", NO_BOARD
+    return (cp.returncode, cp.stdout.decode("utf-8", "replace"),
+            cp.stderr.decode("utf-8", "replace"))
 
 
 class Inbox(threading.Thread):

@@ -28,7 +28,6 @@ import re
 import secrets
 import signal
 import socket
-import stat
 import subprocess
 import sys
 import tempfile
@@ -38,7 +37,8 @@ from pathlib import Path
 
 from planeai.errors import PlaneaiError
 from planeai.paths import Locations, ensure_private_dir, locations
-from planeai.remote.ssh import _SOCKET_MAX, SshHost, one_line
+from planeai.remote import ssh
+from planeai.remote.ssh import SshHost, one_line
 from planeai.sandbox.inbox import answer
 
 CLIENT = Path(__file__).resolve().parent / "planeai-remote.py"
@@ -76,21 +76,10 @@ def _digest(token: str) -> str:
 def socket_dir(runtime_dir: Path) -> Path:
     """Where the relays' local sockets live: <runtime>/relay, or a short private dir in /tmp
     when that path is too long for a socket (or holds ':' or '\\', which ``-R`` parses)."""
-    d = Path(runtime_dir) / "relay"
-    if len(str(d)) + len("/0123456789ab.sock") > _SOCKET_MAX or set(str(d)) & set(":\\"):
-        digest = hashlib.sha256(str(runtime_dir).encode()).hexdigest()[:10]
-        d = Path("/tmp") / f"planeai-relay-{os.getuid()}-{digest}"
     try:
-        d.mkdir(parents=True, exist_ok=True, mode=0o700)
-    except FileExistsError:
-        pass
-    st = os.lstat(d)
-    # /tmp is shared: a dir someone else made (or a symlink) could be a trap for our socket
-    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():
-        raise RelayError(f"{d} is not a directory of this user's; remove it and try again")
-    if st.st_mode & 0o077:
-        os.chmod(d, 0o700)
-    return d
+        return ssh.socket_dir(runtime_dir, "relay", longest="/0123456789ab.sock", avoid=":\\")
+    except PlaneaiError as e:
+        raise RelayError(str(e)) from None
 
 
 def local_socket(locs: Locations, host_name: str) -> Path:
@@ -299,6 +288,16 @@ def install_client(conn: SshHost, root: str) -> str:
 # ---- the relay process
 
 
+def _is_master(pid: int, conn: SshHost) -> bool:
+    """Is ``pid`` still the ssh master of ``conn``'s socket? (/proc: no process started)"""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return bool(argv) and os.path.basename(argv[0]) == b"ssh" \
+        and f"ControlPath={conn.control_path}".encode() in argv
+
+
 def _master_pid(conn: SshHost) -> int | None:
     """The pid of the host's master ssh (``ssh -O check``, local), or None when none runs."""
     return conn.master_pid()
@@ -376,6 +375,8 @@ class Relay:
                     self.log("no session of this host for a while: exiting")
                     self.stop.set()
                     return
+                if self.master and _is_master(self.master, self.conn):
+                    continue  # the same master lives (a new one cannot bind its socket)
                 pid = _master_pid(self.conn)
                 if (pid is None or pid != self.master) and not self.stop.is_set():
                     self.log(f"connection {'gone' if pid is None else 'replaced'}: "

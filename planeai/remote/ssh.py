@@ -83,10 +83,17 @@ def remote_command(argv: Sequence[str]) -> str:
 def control_dir(runtime_dir: Path) -> Path:
     """Where the master sockets live: <runtime>/ssh, or a short private dir in /tmp when that
     path is too long for a socket."""
-    d = Path(runtime_dir) / "ssh"
-    if len(str(d)) + len("/h-0123456789ab") > _SOCKET_MAX:
+    return socket_dir(runtime_dir, "ssh", longest="/h-0123456789ab")
+
+
+def socket_dir(runtime_dir: Path, name: str, *, longest: str, avoid: str = "") -> Path:
+    """A private directory for unix sockets: <runtime>/NAME, or /tmp/planeai-NAME-<uid>-<hash>
+    when the first would make a socket path too long (``longest``: the longest file name it
+    will hold) or holds a character of ``avoid``. PlaneaiError when it is not this user's."""
+    d = Path(runtime_dir) / name
+    if len(str(d)) + len(longest) > _SOCKET_MAX or set(str(d)) & set(avoid):
         digest = hashlib.sha256(str(runtime_dir).encode()).hexdigest()[:10]
-        d = Path("/tmp") / f"planeai-ssh-{os.getuid()}-{digest}"
+        d = Path("/tmp") / f"planeai-{name}-{os.getuid()}-{digest}"
     try:
         d.mkdir(parents=True, exist_ok=True, mode=0o700)
     except FileExistsError:
