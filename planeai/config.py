@@ -217,7 +217,8 @@ def _str_table(value: dict) -> str | None:
     return None
 
 
-RULE_KEYS = {"project": str, "min_priority": int, "title": str, "parent": str, "provider": str}
+RULE_KEYS = {"project": str, "min_priority": int, "title": str, "parent": str, "provider": str,
+             "host": str}
 
 
 def _int_table(value: dict) -> str | None:
@@ -270,8 +271,11 @@ def _rules(value: list) -> str | None:
                 return f"rule {i}: {k} must be {_type_name(RULE_KEYS[k])}"
             if k == "min_priority" and not -1000 <= v <= 1000:
                 return f"rule {i}: min_priority = {v} is out of range; accepted: -1000..1000"
-        if "provider" not in rule:
-            return f"rule {i} needs a provider"
+        if "provider" not in rule and "host" not in rule:
+            return f"rule {i} needs a provider or a host (or both)"
+        if "host" in rule and not HOST_NAME.fullmatch(rule["host"]):
+            return (f"rule {i}: host {rule['host']!r} is not a host's name (letters, digits, "
+                    "- and _) or local")
         if "title" in rule:
             try:
                 _re.compile(rule["title"])

@@ -516,3 +516,33 @@ grep -q 'NoNewPrivs:.1' /proc/1/status && echo nnp >> r
     r = cli("sandbox", "push", "claude-nosuch", "--host", "box", env=box.env)
     assert r.returncode == 1 and r.stderr.startswith("planeai: error: ") \
         and r.stderr.count("\n") == 1
+
+
+def test_a_dispatch_rule_pins_matching_tasks_to_a_host(sshd, tmp_path, project):
+    box = Box(sshd, tmp_path, max_sessions=3)
+    try:
+        box.config_file.write_text(box.config_file.read_text().replace(
+            "[hosts.box]", '[dispatch]\nrules = [{ title = "^remote:", host = "box" }]\n'
+                           "[hosts.box]"))
+        there = ok("task", "add", "remote: build it", "-d", "write a.txt\ndone", "--project",
+                   "planeai", env=box.env).strip()
+        here = ok("task", "add", "local: test it", "-d", "write b.txt\ndone", "--project",
+                  "planeai", env=box.env).strip()
+        m = manager(box, tmp_path, max_sessions=3)  # here has the most free slots
+        d = Dispatcher(m)
+        try:
+            run_until(d, lambda: all(m.store.get_task(k).status.value == "done"
+                                     for k in (there, here)) and not d._dispatched_live())
+            assert m.store.sessions_for_task(there)[0].backend == "host:box"
+            assert m.store.sessions_for_task(here)[0].backend == "local"
+        finally:
+            m.close()
+        # a rule naming a host that is not one is refused when config is read
+        bad = tmp_path / "bad.toml"
+        bad.write_text(box.config_file.read_text().replace('host = "box"',
+                                                           'host = "not a host"'))
+        r = cli("session", "list", env={"PLANEAI_CONFIG": str(bad)})
+        assert r.returncode == 1 and r.stderr.count("\n") == 1
+        assert "rule 1: host 'not a host'" in r.stderr
+    finally:
+        box.close()

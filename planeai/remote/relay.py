@@ -291,11 +291,12 @@ def install_client(conn: SshHost, root: str) -> str:
 def _is_master(pid: int, conn: SshHost) -> bool:
     """Is ``pid`` still the ssh master of ``conn``'s socket? (/proc: no process started)"""
     try:
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        comm = Path(f"/proc/{pid}/comm").read_bytes().strip()
+        title = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return False
-    return bool(argv) and os.path.basename(argv[0]) == b"ssh" \
-        and f"ControlPath={conn.control_path}".encode() in argv
+    # a master retitles itself "ssh: <ControlPath> [mux]"
+    return comm == b"ssh" and str(conn.control_path).encode() in title
 
 
 def _master_pid(conn: SshHost) -> int | None:

@@ -58,13 +58,28 @@ class AgentChooser:
         if task.provider:
             return task.provider
         for rule in self.rules:
-            if "project" in rule and rule["project"] not in (project.name, project.key_prefix):
-                continue
-            if "min_priority" in rule and task.priority < rule["min_priority"]:
-                continue
-            if rule["_re"] is not None and not rule["_re"].search(task.title):
-                continue
-            if "parent" in rule and task.parent_key != rule["parent"].upper():
-                continue
-            return rule["provider"]
+            if "provider" in rule and _matches(rule, task, project):
+                return rule["provider"]
         return self.manager.registry(project).default(self.manager.config.defaults.provider)
+
+    def choose_host(self, task: Task, project: Project) -> str | None:
+        """The machine a task is pinned to: its own host field, else the first matching
+        rule that names a host ("local" or a host's name); None: wherever a slot is free."""
+        if task.host:
+            return task.host
+        for rule in self.rules:
+            if "host" in rule and _matches(rule, task, project):
+                return rule["host"]
+        return None
+
+
+def _matches(rule: dict, task: Task, project: Project) -> bool:
+    if "project" in rule and rule["project"] not in (project.name, project.key_prefix):
+        return False
+    if "min_priority" in rule and task.priority < rule["min_priority"]:
+        return False
+    if rule["_re"] is not None and not rule["_re"].search(task.title):
+        return False
+    if "parent" in rule and task.parent_key != rule["parent"].upper():
+        return False
+    return True

@@ -541,7 +541,7 @@ class Dispatcher:
                 continue
             if per_provider.get(provider.name, 0) >= provider_max.get(provider.name, float("inf")):
                 continue
-            place = self._place_for(task, places)
+            place = self._place_for(task, self.chooser.choose_host(task, project), places)
             if place is None:
                 continue  # its machine is full or down: it waits in the queue
             from planeai.services.provider_check import unusable
@@ -616,16 +616,17 @@ class Dispatcher:
         host_state.mark_up(self.store, name)
         return True
 
-    def _place_for(self, task: Task, places: dict[str, int]) -> str | None:
-        """Where ``task`` runs: the machine it is pinned to (task.host) when that one has a
-        free slot, else, unpinned, the machine with the most free slots (this one first on
-        a tie: no network between it and the board). None: it waits."""
-        if task.host:
-            if task.host != LOCAL and task.host not in self.m.config.hosts:
-                self._start_failed(task, f"it is pinned to host {task.host!r}, which is not "
+    def _place_for(self, task: Task, pinned: str | None, places: dict[str, int]
+                   ) -> str | None:
+        """Where ``task`` runs: the machine it is pinned to (task.host, or a rule's host)
+        when that one has a free slot, else, unpinned, the machine with the most free slots
+        (this one first on a tie: no network between it and the board). None: it waits."""
+        if pinned:
+            if pinned != LOCAL and pinned not in self.m.config.hosts:
+                self._start_failed(task, f"it is pinned to host {pinned!r}, which is not "
                                    "configured (planeai host list)", hold=True)
                 return None
-            return task.host if places.get(task.host, 0) > 0 else None
+            return pinned if places.get(pinned, 0) > 0 else None
         best = max(places, key=lambda p: (places[p], p == LOCAL))
         return best if places[best] > 0 else None
 
