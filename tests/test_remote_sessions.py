@@ -179,6 +179,13 @@ def test_a_task_dispatched_to_a_host_works_there_and_lands_here(box, project, tm
         sub = next(t for t in json.loads(ok("task", "list", "--json", env=box.env))
                    if t["key"] != key)
         assert sub["parent"] == key and sub["title"] == "Sub work"
+        # which started from its parent's work, though that is on the host
+        ss = m.store.sessions_for_task(sub["key"])[0]
+        if ss.backend == "host:box":
+            parent_file = box.run("cat", f"{ss.worktree}/remote.txt").out
+        else:
+            parent_file = Path(ss.worktree, "remote.txt").read_text()
+        assert parent_file == key + "\n"
         # and the branch made there merges here
         r = cli("merge", key, env=box.env)
         assert r.returncode == 0, r.stderr

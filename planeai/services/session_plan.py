@@ -199,6 +199,11 @@ class SessionPlanning:
             return None
         project = self.store.get_project_by_id(task.project_id)
         for s in reversed(self.store.sessions_for_task(task.parent_key)):
+            if s.branch and s.backend.startswith("host:"):
+                try:
+                    self.fetch_remote_branch(s)  # the parent's work is on its host
+                except PlaneaiError:
+                    pass  # unreachable, or diverged here: what is here is used
             if s.branch and wt.branch_exists(project.path, s.branch):
                 return s.branch
         return None
