@@ -553,3 +553,46 @@ def test_a_dispatch_rule_pins_matching_tasks_to_a_host(sshd, tmp_path, project):
         assert "rule 1: host 'not a host'" in r.stderr
     finally:
         box.close()
+
+
+def test_a_live_view_of_a_session_there_survives_the_connection_dropping(box, project,
+                                                                         tmp_path):
+    key = ok("task", "add", "watched", "-d", "idle", "--project", "planeai",
+             env=box.env).strip()
+    m = manager(box, tmp_path)
+    try:
+        m.start(task_key=key, host="box")
+        be = m.backend("host:box")
+        retry_until(lambda: be.snapshot(key).text.rstrip().endswith(">"),
+                    message="the agent's prompt there")
+        screens, output = [], []
+        unsub = be.subscribe_screen(key, screens.append,
+                                    lambda name, data: output.append(data))
+        try:
+            retry_until(lambda: screens, message="the first screen")
+            os.kill(box.conn().master_pid(), signal.SIGKILL)  # the network goes
+            # typing after it: the view's stream comes back and carries the echo
+            retry_until(lambda: _typed(be, key, "after the drop") and
+                        b"after the drop" in b"".join(output) + b"".join(
+                            s.ansi for s in screens[1:] if s is not None),
+                        message="the echo through the view after the drop")
+        finally:
+            unsub()
+        assert json.loads(ok("session", "list", "--json", env=box.env))[0]["state"] \
+            == "running"
+        m.stop(key)
+    finally:
+        m.close()
+
+
+def _typed(be, key: str, text: str) -> bool:
+    """Type ``text`` once (later calls only report that it was typed)."""
+    done = getattr(be, "_typed_marks", set())
+    if (key, text) not in done:
+        try:
+            be.send_keys(key, *text)
+        except Exception:
+            return False  # not reconnected yet: try again
+        done.add((key, text))
+        be._typed_marks = done
+    return True

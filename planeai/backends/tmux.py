@@ -170,13 +170,18 @@ class TmuxBackend:
             return
 
         def rewatch(session: str = args[0]) -> None:
-            ctl = self._ctl
-            if ctl is None or not self._subs.get(session) or session in ctl.watched:
+            cur = self._ctl
+            if not self._subs.get(session) or (cur is not None and session in cur.watched):
                 return
             try:
                 gone = self._pane_info(session) is None
                 if not gone:
-                    ctl.watch(session)
+                    # the client that answers now: a new one when the old died with its
+                    # connection (a remote host's dropped ssh), even one another thread
+                    # is making this moment
+                    ctl = self.ctl()
+                    if session not in ctl.watched:
+                        ctl.watch(session)
                     self.list()
             except BackendError:
                 gone = True  # tmux cannot be asked (its server died): as good as gone
