@@ -596,3 +596,25 @@ def _typed(be, key: str, text: str) -> bool:
         done.add((key, text))
         be._typed_marks = done
     return True
+
+
+def test_a_branch_made_there_is_pushed_for_a_pull_request_from_here(box, project, repo,
+                                                                     tmp_path):
+    shared = tmp_path / "shared.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(shared)], check=True)
+    subprocess.run(["git", "-C", str(repo), "remote", "add", "origin", str(shared)],
+                   check=True)
+    key = ok("task", "add", "pr there", "-d", "write pr.txt\ndone", "--project", "planeai",
+             env=box.env).strip()
+    ok("session", "start", key, "--host", "box", "--autonomous", env=box.env)
+    retry_until(lambda: task_json(key, box)["status"] == "done", message="done there")
+    s = json.loads(ok("session", "list", "--json", env=box.env))[0]
+    # uncommitted work there refuses the push until --commit
+    assert box.conn().run(["sh", "-c", 'echo more > "$1/more.txt"', "sh", s["worktree"]]).ok
+    r = cli("pr", key, env=box.env)
+    assert r.returncode == 1 and "uncommitted" in r.stderr and r.stderr.count("\n") == 1
+    r = cli("pr", key, "--commit", env=box.env)
+    assert r.returncode == 0, r.stderr
+    files = subprocess.run(["git", "-C", str(shared), "ls-tree", "--name-only", "-r",
+                            s["branch"]], capture_output=True, text=True, check=True).stdout
+    assert {"pr.txt", "more.txt"} <= set(files.split())

@@ -216,10 +216,17 @@ def pull_request(manager: "SessionManager", key: str, *, remote: str | None = No
     URL is recorded on the task, which moves to review. Without gh: pushed, and a note."""
     from planeai.git.review import push
 
+    from planeai.services import delivery_remote
+
     store = manager.store
     remote = remote or manager.config.review.remote
-    t = review.target(store, key, session)
-    committed = _refuse_uncommitted(t, commit_first, store)
+    ran_on_host = delivery_remote.remote_session(manager, key, session)
+    if ran_on_host is not None:  # pushed from here, once its branch is fetched back
+        committed = delivery_remote.bring_back(manager, ran_on_host, commit_first=commit_first)
+        t = delivery_remote.target(manager, ran_on_host)
+    else:
+        t = review.target(store, key, session)
+        committed = _refuse_uncommitted(t, commit_first, store)
     push.push_branch(t.repo, remote, t.branch)
     store.append_event(ev.TASK_PUSHED, project_id=t.task.project_id, task_key=t.task.key,
                        session_id=t.session.id, data={"remote": remote, "branch": t.branch})

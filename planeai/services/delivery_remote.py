@@ -39,6 +39,66 @@ def remote_session(manager: "SessionManager", key: str, session: str | None) -> 
     return None
 
 
+def _backend(manager: "SessionManager", s: Session):
+    be = manager.remote_backend(s.backend)
+    if be is None:
+        raise ConflictError(f"{s.name} ran on host {host_of(s.backend)}, which is not "
+                            "configured now (planeai host list)")
+    return be
+
+
+def bring_back(manager: "SessionManager", s: Session, *, commit_first: bool) -> str | None:
+    """The session's branch, from its host into the project's repo here (uncommitted work
+    there refuses, or with ``commit_first`` is committed there first: that commit's id)."""
+    from planeai.services.delivery import task_message
+
+    be = _backend(manager, s)
+    committed = None
+    dirty = be.run(["git", "-C", s.worktree, "status", "--porcelain"], check=True).out.strip()
+    if dirty:
+        if not commit_first:
+            raise ConflictError(
+                f"{s.name}'s worktree {s.worktree} on host {be.host.name} has uncommitted "
+                "changes; commit them there, or pass --commit to commit them first")
+        msg = task_message(manager.store, s.task_key)
+        be.run(["git", "-C", s.worktree, "add", "-A"], check=True)
+        be.run(["git", "-C", s.worktree, *_identity(manager, s), "commit", "-q",
+                "--no-verify", "-m", msg], check=True)
+        committed = be.run(["git", "-C", s.worktree, "rev-parse", "HEAD"],
+                           check=True).out.strip()
+    manager.fetch_remote_branch(s)  # the host's branch, now a branch of this repo too
+    return committed
+
+
+def _identity(manager: "SessionManager", s: Session) -> list[str]:
+    """``-c user.name=... -c user.email=...``: the user's identity here, as its agent had
+    (the host's login may have none)."""
+    from planeai.services.sandbox import git_identity
+
+    project = manager.store.get_project_by_id(s.project_id)
+    env = dict(manager.env)
+    ident = {**{k: v for k, v in env.items() if k.startswith("GIT_AUTHOR_")},
+             **git_identity(project.path, env)}
+    out = []
+    if ident.get("GIT_AUTHOR_NAME"):
+        out += ["-c", f"user.name={ident['GIT_AUTHOR_NAME']}"]
+    if ident.get("GIT_AUTHOR_EMAIL"):
+        out += ["-c", f"user.email={ident['GIT_AUTHOR_EMAIL']}"]
+    return out
+
+
+def target(manager: "SessionManager", s: Session):
+    """review.Target of a session on a host, for what works on the repo here (push, PR):
+    its worktree path is the host's."""
+    from pathlib import Path
+
+    from planeai.services import review
+
+    task = manager.store.get_task(s.task_key)
+    repo, base = review._base_branch(manager.store, task)
+    return review.Target(task, s, Path(s.worktree), s.branch, base, repo)
+
+
 def merge(manager: "SessionManager", s: Session, how: str, *, commit_first: bool
           ) -> "MergeOutcome":
     """delivery.merge for a session on a host (``how`` is "merge" or "squash" ...)."""
@@ -47,26 +107,11 @@ def merge(manager: "SessionManager", s: Session, how: str, *, commit_first: bool
     from planeai.services.delivery import Cleanup, MergeOutcome, task_message
 
     store = manager.store
-    be = manager.remote_backend(s.backend)
-    if be is None:
-        raise ConflictError(f"{s.name} ran on host {host_of(s.backend)}, which is not "
-                            "configured now (planeai host list)")
+    be = _backend(manager, s)
     task = store.get_task(s.task_key)
     repo, base = review._base_branch(store, task)
     check_base_checkout(repo, base)
-    committed = None
-    dirty = be.run(["git", "-C", s.worktree, "status", "--porcelain"], check=True).out.strip()
-    if dirty:
-        if not commit_first:
-            raise ConflictError(
-                f"{s.name}'s worktree {s.worktree} on host {be.host.name} has uncommitted "
-                "changes; commit them there, or pass --commit to commit them first")
-        msg = task_message(store, task.key)
-        be.run(["git", "-C", s.worktree, "add", "-A"], check=True)
-        be.run(["git", "-C", s.worktree, "commit", "-q", "--no-verify", "-m", msg], check=True)
-        committed = be.run(["git", "-C", s.worktree, "rev-parse", "HEAD"],
-                           check=True).out.strip()
-    manager.fetch_remote_branch(s)  # the host's branch, now a branch of this repo too
+    committed = bring_back(manager, s, commit_first=commit_first)
     message = task_message(store, task.key)
     if how == "merge":
         message = f"Merge {s.branch} ({message.splitlines()[0]})\n" + message.partition("\n")[2]
