@@ -618,3 +618,51 @@ def test_a_branch_made_there_is_pushed_for_a_pull_request_from_here(box, project
     files = subprocess.run(["git", "-C", str(shared), "ls-tree", "--name-only", "-r",
                             s["branch"]], capture_output=True, text=True, check=True).stdout
     assert {"pr.txt", "more.txt"} <= set(files.split())
+
+
+@pytest.mark.parametrize("spawned", [True, False])
+def test_a_start_there_whose_starter_died_is_settled_by_its_claim_there(box, project,
+                                                                         tmp_path, spawned):
+    """The starter died between reserving and recording: an agent it spawned there is
+    adopted (not run again); one it never spawned never runs, even if the spawn reaches the
+    host's tmux late."""
+    from planeai.backends.base import SpawnSpec
+    from planeai.services.claims import EXIT_ABORTED, Claim
+    from planeai.services.session_remote import RemoteClaim
+
+    key = ok("task", "add", "half started", "-d", "idle", "--project", "planeai",
+             env=box.env).strip()
+    m = manager(box, tmp_path)
+    try:
+        be = m.backend("host:box")
+        s_id = "5ta1e002"
+        local = Claim(m.session_dir(s_id)).prepare()
+        claim = RemoteClaim(local.dir, be, m.remote_session_dir(be, s_id))
+        claim._fd, local._fd = local._fd, None
+        claim.put()
+        m.store.add_session(id=s_id, name=key, project=project, task_key=key,
+                            provider="scripted", variant=None, backend="host:box",
+                            worktree=None, branch=None, autonomous=True, argv=["sh"])
+        mark = f"{be.root()}/ran-{s_id}"
+        argv = claim.wrap(["/bin/sh", "-c", f'touch "{mark}"; sleep 600'])
+        if spawned:
+            be.spawn(SpawnSpec(key, argv, be.root(), {}))
+            retry_until(lambda: claim.started, message="the agent past its claim there")
+        claim.release()  # the starter dies here: nothing recorded
+        view = m.observe(key)
+        kinds = [e.kind for e in m.store.events(task_key=key)]
+        if spawned:
+            assert view.session.state.value == "running" and view.session.pid
+            started = [e for e in m.store.events(task_key=key) if e.kind == "session.started"]
+            assert len(started) == 1 and started[0].data["adopted"]
+            m.stop(key)
+        else:
+            assert view.session.state.value == "exited" and "session.aborted" in kinds
+            be.spawn(SpawnSpec(key, argv, be.root(), {}))  # the spawn arriving late
+            info = retry_until(lambda: (i := be.info(key)) and not i.alive and i,
+                               message="the late pane ended")
+            assert info.exit_code == EXIT_ABORTED
+            assert not box.run("test", "-e", mark).ok
+            be.forget(key)
+    finally:
+        m.close()

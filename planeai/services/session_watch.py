@@ -162,12 +162,16 @@ class SessionWatching:
             s = self.store.get_session(s.id)  # the starter may have recorded it, then let go
             if s.state is not SessionState.CREATED or s.pid is not None:
                 return s
-            if claim.abort() or not claim.started:
+            try:
+                never_ran = claim.abort() or not claim.started
+            except BackendError:
+                return s  # its claim is on a host that does not answer: settle it later
+            if never_ran:
                 self._forget_quietly(s)
                 return self._mark_exited(s, None, ev.SESSION_ABORTED,
                                          {"reason": "start interrupted: the agent never ran"})
-            leader = claim.leader()
             try:
+                leader = claim.leader()
                 info = self.backend(s.backend).info(s.name)
             except BackendError:
                 return s  # cannot ask now: settle it next time
