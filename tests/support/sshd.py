@@ -142,13 +142,20 @@ class Sshd:
             if r.returncode != 0:
                 raise RuntimeError(f"sshd did not start: {r.stderr.strip()}")
             try:
-                retry_until(lambda: self.pidfile.exists() and _listening(self.port),
+                # sshd creates its pid file, then writes it: wait for the pid, not the file
+                retry_until(lambda: self._pid_written() and _listening(self.port),
                             message="the test sshd to listen", timeout=10)
                 self.pid = int(self.pidfile.read_text().split()[0])
                 return
             except AssertionError:
                 self.port = 0  # taken between choosing and binding: another port
         raise RuntimeError(f"sshd did not listen; log: {self.log.read_text()[-500:]}")
+
+    def _pid_written(self) -> bool:
+        try:
+            return self.pidfile.read_text().strip().isdigit()
+        except OSError:
+            return False
 
     def _write_configs(self) -> None:
         self.config.write_text(
