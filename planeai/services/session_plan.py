@@ -167,6 +167,22 @@ class SessionPlanning:
             "skills": "",
         }
 
+    def _agent_argv(self, provider: Provider, variant: Variant | None, values: dict,
+                    skills: list, prompt: str | None, autonomous: bool, skill: str | None,
+                    s_id: str, yolo: bool) -> tuple[list[str], str | None]:
+        """The agent's argv and deferred prompt: the skills' text in the template values,
+        the autonomous prompt (or, for a session started for a skill, its instructions
+        leading the prompt), then ``_argv``. The same here and on a host."""
+        from planeai.skills import prompt_text
+
+        values["skills"] = prompt_text(skills)
+        if autonomous and prompt is None:
+            prompt = provider.autonomous_prompt(values)
+        elif prompt is not None and skill is not None:
+            # an interactive session started for a skill: its instructions lead the prompt
+            prompt = prompt_text([s for s in skills if s.trigger == skill]) + "\n\n" + prompt
+        return self._argv(provider, variant, values, prompt, s_id, yolo)
+
     def _argv(self, provider: Provider, variant: Variant | None, values: dict,
               prompt: str | None, s_id: str, yolo: bool) -> tuple[list[str], str | None]:
         """The argv, and a prompt to paste after start when the command cannot carry it."""

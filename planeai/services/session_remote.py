@@ -115,7 +115,6 @@ class SessionRemote:
         """The remote twin of ``_prepare`` + secrets + claim: (cwd there, branch, the
         agent's argv, the launch argv, env, deferred prompt, claim)."""
         from planeai.git import worktrees as wt
-        from planeai.skills import prompt_text
 
         ws = self.workspace(be)
         name, s_id = session.name, session.id
@@ -138,12 +137,8 @@ class SessionRemote:
         skills = self._session_skills(project, skill)
         if skills and worktree and task is not None:
             self._install_skills_remote(be, ws, cwd, skills, provider)
-        values["skills"] = prompt_text(skills)
-        if autonomous and prompt is None:
-            prompt = provider.autonomous_prompt(values)
-        elif prompt is not None and skill is not None:
-            prompt = prompt_text([s for s in skills if s.trigger == skill]) + "\n\n" + prompt
-        argv, deferred = self._argv(provider, variant, values, prompt, s_id, yolo)
+        argv, deferred = self._agent_argv(provider, variant, values, skills, prompt,
+                                          autonomous, skill, s_id, yolo)
         rdir = self.remote_session_dir(be, s_id)
         local_prompt = self._session_path(s_id) / "prompt.md"
         if local_prompt.exists():

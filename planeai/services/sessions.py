@@ -341,15 +341,8 @@ class SessionManager(SessionRemote, SessionBackends, SessionPlanning, SessionInp
 
             install(skills, cwd, skills_dir=provider.skills_dir,
                     instructions_file=provider.instructions_file)
-        from planeai.skills import prompt_text
-
-        values["skills"] = prompt_text(skills)
-        if autonomous and prompt is None:
-            prompt = provider.autonomous_prompt(values)
-        elif prompt is not None and skill is not None:
-            # an interactive session started for a skill: its instructions lead the prompt
-            prompt = prompt_text([s for s in skills if s.trigger == skill]) + "\n\n" + prompt
-        argv, deferred = self._argv(provider, variant, values, prompt, s_id, yolo)
+        argv, deferred = self._agent_argv(provider, variant, values, skills, prompt,
+                                          autonomous, skill, s_id, yolo)
         env = self._session_env(s_id, project, task, cwd, provider, yolo)
         if sandboxed:
             return cwd, branch, argv, env, deferred  # the agent is in the image, not here
