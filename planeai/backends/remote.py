@@ -90,9 +90,6 @@ class RemoteFiles:
     def status_file(self, name: str) -> str:
         return f"{self.directory}/{name}"
 
-    def pid_file(self, name: str) -> str:
-        return self.status_file(name) + ".pid"
-
     def fresh(self, name: str) -> str:
         self.be.run(["sh", "-c", _FRESH, "sh", self.directory, name], check=True)
         return self.status_file(name)
